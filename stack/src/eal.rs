@@ -1,0 +1,323 @@
+//! The Environment Abstraction Layer: DPDK's process-wide runtime. It is
+//! initialised once per process from an [`EalConfig`], runs closures on the
+//! worker lcores and is cleaned up when the [`Eal`] is dropped — after every
+//! worker has been joined and every mempool freed.
+
+use crate::config::{parse_lcores, EalConfig, Hugepages};
+use crate::error::{rte_errno, rte_strerror, Args, Error, Result};
+use std::any::Any;
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+const NEVER: u8 = 0;
+const STARTING: u8 = 1;
+const RUNNING: u8 = 2;
+const CLEANED: u8 = 3;
+static STATE: AtomicU8 = AtomicU8::new(NEVER);
+
+/// Pointers (as integers) of the mempools that have not been freed; EAL is
+/// only cleaned up once this is empty (see `Mempool`'s drop).
+pub(crate) static LIVE_POOLS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// True while EAL is initialised and not cleaned up.
+pub(crate) fn is_running() -> bool {
+    STATE.load(Ordering::Acquire) == RUNNING
+}
+
+/// A worker lcore as seen by a launched closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lcore {
+    /// DPDK's lcore id.
+    pub id: u32,
+    /// Position among the workers, 0-based: worker `index` uses queue pair
+    /// `index` of every port and mempool `index`.
+    pub index: usize,
+    /// The NUMA socket the lcore is on.
+    pub socket: u32,
+}
+
+/// The initialised EAL. Exactly one can exist per process, ever.
+///
+/// Dropping it calls `rte_eal_cleanup` — but only once every mempool has
+/// been freed; otherwise cleanup is skipped (with a warning), because a
+/// live packet would point into freed memory.
+///
+/// `Eal` stays on the thread that created it:
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<zcnet_stack::Eal>();
+/// ```
+pub struct Eal {
+    main: Lcore,
+    workers: Vec<Lcore>,
+    no_huge: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for Eal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Eal").field("main", &self.main).field("workers", &self.workers).finish()
+    }
+}
+
+/// Free 2 MiB (default size) hugepages, read from /proc/meminfo.
+pub fn free_hugepages() -> u64 {
+    let Ok(info) = std::fs::read_to_string("/proc/meminfo") else { return 0 };
+    info.lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl Eal {
+    /// The EAL argument vector for `config`, and whether it runs without
+    /// hugepages. `--no-pci` is passed unless PCI devices are allowed.
+    pub fn args(config: &EalConfig) -> Result<(Vec<String>, bool)> {
+        let lcores = parse_lcores(&config.lcores).map_err(|reason| Error::EalInit { reason, args: String::new() })?;
+        let prefix = if config.file_prefix.is_empty() {
+            format!("zcnet-{}", std::process::id())
+        } else {
+            config.file_prefix.clone()
+        };
+        let mut args: Vec<String> = vec!["zcnet".into(), "-l".into(), config.lcores.clone()];
+        args.extend(["--main-lcore".into(), lcores[0].to_string()]);
+        args.extend(["--file-prefix".into(), prefix]);
+        // No shared runtime files: independent processes (and parallel tests) never collide.
+        args.push("--in-memory".into());
+        args.push("--no-telemetry".into());
+        args.push(format!("--log-level={}", config.log_level));
+        if config.allow.is_empty() {
+            args.push("--no-pci".into());
+        }
+        for dev in &config.allow {
+            args.extend(["-a".into(), dev.clone()]);
+        }
+        for vdev in &config.vdevs {
+            args.extend(["--vdev".into(), vdev.clone()]);
+        }
+        let no_huge = match config.hugepages {
+            Hugepages::Off => true,
+            Hugepages::Required if free_hugepages() == 0 => return Err(Error::NoHugepages),
+            Hugepages::Required => false,
+            Hugepages::Auto => free_hugepages() == 0,
+        };
+        if no_huge {
+            args.extend(["--no-huge".into(), "-m".into(), config.memory_mb.to_string()]);
+        }
+        args.extend(config.extra_args.iter().cloned());
+        Ok((args, no_huge))
+    }
+
+    /// Initialises EAL. Fails with [`Error::EalAlreadyInitialised`] if EAL
+    /// was initialised before in this process, and with [`Error::EalInit`]
+    /// (carrying `rte_errno`'s text) if EAL refuses the arguments.
+    pub fn init(config: &EalConfig) -> Result<Eal> {
+        if STATE.compare_exchange(NEVER, STARTING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Err(Error::EalAlreadyInitialised);
+        }
+        match Self::init_inner(config) {
+            Ok(eal) => {
+                STATE.store(RUNNING, Ordering::Release);
+                Ok(eal)
+            }
+            Err(e) => {
+                STATE.store(NEVER, Ordering::Release);
+                Err(e)
+            }
+        }
+    }
+
+    fn init_inner(config: &EalConfig) -> Result<Eal> {
+        let (args, no_huge) = Self::args(config)?;
+        if no_huge && config.hugepages == Hugepages::Auto {
+            eprintln!("zcnet: no free hugepages, running with --no-huge (scripts/setup.sh reserves them)");
+        }
+        let shown = Args(&args).to_string();
+        let cargs: Vec<CString> = args
+            .iter()
+            .map(|a| CString::new(a.as_str()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| Error::EalInit { reason: "an argument contains a NUL byte".into(), args: shown.clone() })?;
+        // EAL may keep pointers into argv for the life of the process, so the
+        // strings are deliberately leaked (a few hundred bytes, once).
+        let mut argv: Vec<*mut c_char> = cargs.into_iter().map(|c| c.into_raw()).collect();
+        let argc = argv.len() as c_int;
+        argv.push(std::ptr::null_mut());
+        let argv = Box::leak(argv.into_boxed_slice());
+        // SAFETY: argv is a NULL-terminated array of valid C strings that
+        // lives forever; STATE guarantees no other init runs concurrently.
+        let ret = unsafe { dpdk_sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+        if ret < 0 {
+            return Err(Error::EalInit { reason: rte_strerror(rte_errno()), args: shown });
+        }
+        // SAFETY: EAL is initialised; these only read its lcore table.
+        let (main_id, workers) = unsafe {
+            let main_id = dpdk_sys::rte_get_main_lcore();
+            let mut workers = Vec::new();
+            let mut id = dpdk_sys::rte_get_next_lcore(u32::MAX, 1, 0);
+            while id < dpdk_sys::RTE_MAX_LCORE {
+                workers.push(Lcore { id, index: workers.len(), socket: dpdk_sys::rte_lcore_to_socket_id(id) });
+                id = dpdk_sys::rte_get_next_lcore(id, 1, 0);
+            }
+            (main_id, workers)
+        };
+        // SAFETY: as above.
+        let socket = unsafe { dpdk_sys::rte_lcore_to_socket_id(main_id) };
+        Ok(Eal { main: Lcore { id: main_id, index: 0, socket }, workers, no_huge, _not_send: PhantomData })
+    }
+
+    /// The main lcore (the thread that called `init`).
+    pub fn main_lcore(&self) -> Lcore {
+        self.main
+    }
+
+    /// The worker lcores, in order.
+    pub fn workers(&self) -> &[Lcore] {
+        &self.workers
+    }
+
+    /// The lcores that run loops: the workers, or the main lcore alone when
+    /// there are none (see [`Eal::launch`]).
+    pub fn data_lcores(&self) -> Vec<Lcore> {
+        if self.workers.is_empty() {
+            vec![self.main]
+        } else {
+            self.workers.clone()
+        }
+    }
+
+    /// Whether EAL runs without hugepages.
+    pub fn no_huge(&self) -> bool {
+        self.no_huge
+    }
+
+    /// Runs `f` on every worker lcore and returns at once; [`Launched::join`]
+    /// waits for them all. With no worker lcores, `f` runs on the main lcore
+    /// inside `join`. A panic in `f` is caught on its lcore and reported by
+    /// `join`, so one failing core does not abort the process.
+    pub fn launch<F>(&self, f: F) -> Result<Launched<'_>>
+    where
+        F: Fn(Lcore) + Send + Sync + 'static,
+    {
+        let job: Arc<Job> = Arc::new(Job { f: Box::new(f), panics: Mutex::new(Vec::new()) });
+        let mut launched = Launched { eal: self, job: job.clone(), running: Vec::new(), inline: self.workers.is_empty() };
+        for lcore in &self.workers {
+            let arg = Box::into_raw(Box::new((job.clone(), *lcore)));
+            // SAFETY: `trampoline` takes back ownership of `arg` exactly once;
+            // if the launch fails, the box is reclaimed here instead.
+            let ret = unsafe { dpdk_sys::rte_eal_remote_launch(Some(trampoline), arg as *mut c_void, lcore.id) };
+            if ret != 0 {
+                // SAFETY: the launch failed, so the trampoline never ran.
+                drop(unsafe { Box::from_raw(arg) });
+                crate::signal::request_stop();
+                launched.wait();
+                return Err(Error::dpdk("rte_eal_remote_launch", ret));
+            }
+            launched.running.push(lcore.id);
+        }
+        Ok(launched)
+    }
+}
+
+impl Drop for Eal {
+    fn drop(&mut self) {
+        let live = LIVE_POOLS.lock().map(|p| p.len()).unwrap_or(1);
+        if live > 0 {
+            eprintln!("zcnet: {live} mempool(s) still hold packets; skipping rte_eal_cleanup");
+            return;
+        }
+        // SAFETY: every launched closure was joined (`Launched` borrows the
+        // Eal, so it is gone) and every mempool has been freed.
+        unsafe { dpdk_sys::rte_eal_cleanup() };
+        STATE.store(CLEANED, Ordering::Release);
+    }
+}
+
+struct Job {
+    f: Box<dyn Fn(Lcore) + Send + Sync>,
+    panics: Mutex<Vec<(u32, String)>>,
+}
+
+impl Job {
+    fn run(&self, lcore: Lcore) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| (self.f)(lcore))) {
+            let msg = panic_message(&*p);
+            if let Ok(mut panics) = self.panics.lock() {
+                panics.push((lcore.id, msg));
+            }
+            // One core failed: ask the others to stop too.
+            crate::signal::request_stop();
+        }
+    }
+}
+
+fn panic_message(p: &(dyn Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic)".into())
+}
+
+extern "C" fn trampoline(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` came from Box::into_raw in `Eal::launch` and is taken
+    // back exactly once, here.
+    let (job, lcore) = *unsafe { Box::from_raw(arg as *mut (Arc<Job>, Lcore)) };
+    job.run(lcore);
+    0
+}
+
+/// Closures running on the worker lcores. Dropping it without `join` asks
+/// the workers to stop and waits for them.
+#[must_use = "dropping Launched stops the workers"]
+pub struct Launched<'eal> {
+    eal: &'eal Eal,
+    job: Arc<Job>,
+    running: Vec<u32>,
+    inline: bool,
+}
+
+/// A launched closure panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("lcore {lcore} panicked: {message}")]
+pub struct WorkerPanic {
+    /// The lcore.
+    pub lcore: u32,
+    /// The panic message.
+    pub message: String,
+}
+
+impl Launched<'_> {
+    fn wait(&mut self) {
+        for id in self.running.drain(..) {
+            // SAFETY: `id` is a worker that was launched and not yet waited for.
+            unsafe { dpdk_sys::rte_eal_wait_lcore(id) };
+        }
+    }
+
+    /// Waits for every worker to return (runs the closure on the main lcore
+    /// first if there are no workers). Reports the first panic, if any.
+    pub fn join(mut self) -> std::result::Result<(), WorkerPanic> {
+        if self.inline {
+            self.inline = false;
+            self.job.run(self.eal.main);
+        }
+        self.wait();
+        let panics = std::mem::take(&mut *self.job.panics.lock().unwrap_or_else(|e| e.into_inner()));
+        match panics.into_iter().next() {
+            Some((lcore, message)) => Err(WorkerPanic { lcore, message }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Launched<'_> {
+    fn drop(&mut self) {
+        if !self.running.is_empty() {
+            crate::signal::request_stop();
+            self.wait();
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! Ethernet ports and their queues. A [`Port`] is configured once (queue
+//! pairs, descriptors, offloads the device reports, MTU, MAC) and started;
+//! each worker core then claims its own [`RxQueue`] and [`TxQueue`], which are
+//! `!Send` and exclusive, so two cores can never use one queue.
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>() {}
+//! assert_send::<zcnet_stack::RxQueue>();
+//! ```
+//! ```compile_fail
+//! fn assert_send<T: Send>() {}
+//! assert_send::<zcnet_stack::TxQueue>();
+//! ```
+
+use crate::config::{parse_mac, PortConfig};
+use crate::error::{Error, Result};
+use crate::mempool::Mempool;
+use crate::packet::PacketBatch;
+use std::ffi::{CStr, CString};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+const RX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
+const RX_OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
+const RX_OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
+const TX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
+const TX_OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
+const TX_OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
+const TX_OFFLOAD_MBUF_FAST_FREE: u64 = 1 << 16;
+
+/// The checksum offloads a started port actually uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offloads {
+    /// The NIC verifies IPv4 header checksums on receive.
+    pub rx_ipv4_checksum: bool,
+    /// The NIC verifies TCP and UDP checksums on receive.
+    pub rx_l4_checksum: bool,
+    /// The NIC fills IPv4 header checksums on transmit.
+    pub tx_ipv4_checksum: bool,
+    /// The NIC fills TCP and UDP checksums on transmit.
+    pub tx_l4_checksum: bool,
+}
+
+/// Link state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// Link up.
+    pub up: bool,
+    /// Speed in Mbit/s (0 if unknown).
+    pub speed_mbps: u32,
+}
+
+/// Basic port counters (`rte_eth_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets the NIC dropped because rx queues were full.
+    pub rx_missed: u64,
+    /// Erroneous received packets.
+    pub rx_errors: u64,
+    /// Failed transmissions.
+    pub tx_errors: u64,
+    /// rx mbuf allocation failures.
+    pub rx_nombuf: u64,
+}
+
+/// A configured, started Ethernet port.
+pub struct Port {
+    id: u16,
+    name: String,
+    mac: [u8; 6],
+    mtu: u16,
+    queues: u16,
+    offloads: Offloads,
+    rx_claimed: Box<[AtomicBool]>,
+    tx_claimed: Box<[AtomicBool]>,
+    // The rx queues take mbufs from these pools: keep them alive while the port is.
+    _pools: Vec<Arc<Mempool>>,
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port").field("id", &self.id).field("name", &self.name).field("queues", &self.queues).finish()
+    }
+}
+
+fn check(call: &'static str, ret: i32) -> Result<()> {
+    if ret < 0 {
+        Err(Error::dpdk(call, ret))
+    } else {
+        Ok(())
+    }
+}
+
+/// The port id of a device by name (`"net_null0"`, a PCI address).
+pub fn port_id_by_name(name: &str) -> Result<u16> {
+    let c = CString::new(name).map_err(|_| Error::NoSuchPort(name.into()))?;
+    let mut id = 0u16;
+    // SAFETY: valid C string and out-pointer.
+    let ret = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id) };
+    if ret != 0 {
+        return Err(Error::NoSuchPort(name.into()));
+    }
+    Ok(id)
+}
+
+impl Port {
+    /// Configures and starts the port named in `config` with one rx/tx queue
+    /// pair per pool in `pools` (queue `i` takes its mbufs from `pools[i]`).
+    /// Only offloads the device reports are requested. Fails with
+    /// [`Error::PortCapability`] if the device offers fewer queues.
+    pub fn open(config: &PortConfig, pools: &[Arc<Mempool>]) -> Result<Arc<Port>> {
+        let name = config.name.clone();
+        let id = port_id_by_name(&name)?;
+        let queues = pools.len() as u16;
+        if queues == 0 {
+            return Err(Error::PortCapability { port: name, what: "no mempool given for its queues".into() });
+        }
+        // SAFETY: rte_eth_dev_info is a plain C struct; zeroed is a valid
+        // initial value and the call fills it.
+        let mut info: dpdk_sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
+        // SAFETY: valid port id and out-pointer.
+        check("rte_eth_dev_info_get", unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) })?;
+        if info.max_rx_queues < queues || info.max_tx_queues < queues {
+            return Err(Error::PortCapability {
+                port: name,
+                what: format!(
+                    "offers {} rx / {} tx queues, {} were asked for (one pair per worker lcore)",
+                    info.max_rx_queues, info.max_tx_queues, queues
+                ),
+            });
+        }
+
+        let want_ck = config.checksum_offload;
+        let rx_l4 = RX_OFFLOAD_UDP_CKSUM | RX_OFFLOAD_TCP_CKSUM;
+        let tx_l4 = TX_OFFLOAD_UDP_CKSUM | TX_OFFLOAD_TCP_CKSUM;
+        let offloads = Offloads {
+            rx_ipv4_checksum: want_ck && info.rx_offload_capa & RX_OFFLOAD_IPV4_CKSUM != 0,
+            rx_l4_checksum: want_ck && info.rx_offload_capa & rx_l4 == rx_l4,
+            tx_ipv4_checksum: want_ck && info.tx_offload_capa & TX_OFFLOAD_IPV4_CKSUM != 0,
+            tx_l4_checksum: want_ck && info.tx_offload_capa & tx_l4 == tx_l4,
+        };
+        // SAFETY: zeroed rte_eth_conf is DPDK's documented default.
+        let mut conf: dpdk_sys::rte_eth_conf = unsafe { std::mem::zeroed() };
+        if offloads.rx_ipv4_checksum {
+            conf.rxmode.offloads |= RX_OFFLOAD_IPV4_CKSUM;
+        }
+        if offloads.rx_l4_checksum {
+            conf.rxmode.offloads |= rx_l4;
+        }
+        if offloads.tx_ipv4_checksum {
+            conf.txmode.offloads |= TX_OFFLOAD_IPV4_CKSUM;
+        }
+        if offloads.tx_l4_checksum {
+            conf.txmode.offloads |= tx_l4;
+        }
+        // Every mbuf a queue sends comes from one pool with refcnt 1.
+        if info.tx_offload_capa & TX_OFFLOAD_MBUF_FAST_FREE != 0 {
+            conf.txmode.offloads |= TX_OFFLOAD_MBUF_FAST_FREE;
+        }
+        // SAFETY: valid port id; conf outlives the call.
+        check("rte_eth_dev_configure", unsafe { dpdk_sys::rte_eth_dev_configure(id, queues, queues, &conf) })?;
+
+        let (mut rx_desc, mut tx_desc) = (config.rx_desc, config.tx_desc);
+        // SAFETY: valid port id and out-pointers.
+        check("rte_eth_dev_adjust_nb_rx_tx_desc", unsafe {
+            dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc)
+        })?;
+        // SAFETY: valid port id.
+        let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
+        let socket = if socket < 0 { -1 } else { socket }; // -1 is SOCKET_ID_ANY
+        for (q, pool) in pools.iter().enumerate() {
+            let mut rxconf = info.default_rxconf;
+            rxconf.offloads = conf.rxmode.offloads;
+            let mut txconf = info.default_txconf;
+            txconf.offloads = conf.txmode.offloads;
+            // SAFETY: the port is configured with `queues` queues; the pool
+            // outlives the port (held in `_pools`).
+            unsafe {
+                check(
+                    "rte_eth_rx_queue_setup",
+                    dpdk_sys::rte_eth_rx_queue_setup(id, q as u16, rx_desc, socket as u32, &rxconf, pool.as_ptr()),
+                )?;
+                check(
+                    "rte_eth_tx_queue_setup",
+                    dpdk_sys::rte_eth_tx_queue_setup(id, q as u16, tx_desc, socket as u32, &txconf),
+                )?;
+            }
+        }
+
+        // MTU: some virtual devices cannot change it; that is only an error
+        // if the configuration asks for a non-default value.
+        // SAFETY: valid port id.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_set_mtu(id, config.mtu) };
+        let mut mtu = config.mtu;
+        if ret < 0 {
+            if config.mtu != 1500 {
+                return Err(Error::PortCapability { port: name, what: format!("cannot set MTU {}", config.mtu) });
+            }
+            let mut cur = 0u16;
+            // SAFETY: valid port id and out-pointer.
+            if unsafe { dpdk_sys::rte_eth_dev_get_mtu(id, &mut cur) } == 0 {
+                mtu = cur;
+            }
+        }
+        if let Some(mac) = &config.mac {
+            let mac = parse_mac(mac).map_err(|what| Error::PortCapability { port: name.clone(), what })?;
+            let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
+            // SAFETY: valid port id and address.
+            check("rte_eth_dev_default_mac_addr_set", unsafe {
+                dpdk_sys::rte_eth_dev_default_mac_addr_set(id, &mut addr)
+            })?;
+        }
+        // SAFETY: valid, configured port.
+        check("rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(id) })?;
+        if config.promiscuous {
+            // Not every vdev supports it (net_null does not care); ignore -ENOTSUP.
+            // SAFETY: valid started port.
+            unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
+        }
+        let mut addr = dpdk_sys::rte_ether_addr::default();
+        // SAFETY: valid port id and out-pointer.
+        check("rte_eth_macaddr_get", unsafe { dpdk_sys::rte_eth_macaddr_get(id, &mut addr) })?;
+        let claimed = |n| (0..n).map(|_| AtomicBool::new(false)).collect::<Vec<_>>().into_boxed_slice();
+        Ok(Arc::new(Port {
+            id,
+            name,
+            mac: addr.addr_bytes,
+            mtu,
+            queues,
+            offloads,
+            rx_claimed: claimed(queues),
+            tx_claimed: claimed(queues),
+            _pools: pools.to_vec(),
+        }))
+    }
+
+    /// DPDK's port id.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// The device name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// The MTU.
+    pub fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    /// Number of rx/tx queue pairs.
+    pub fn queue_pairs(&self) -> u16 {
+        self.queues
+    }
+
+    /// The checksum offloads in use.
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    /// Turns promiscuous mode on or off.
+    pub fn set_promiscuous(&self, on: bool) -> Result<()> {
+        // SAFETY: valid port id.
+        let ret = unsafe {
+            if on {
+                dpdk_sys::rte_eth_promiscuous_enable(self.id)
+            } else {
+                dpdk_sys::rte_eth_promiscuous_disable(self.id)
+            }
+        };
+        check("rte_eth_promiscuous_enable/disable", ret)
+    }
+
+    /// The link state, without waiting.
+    pub fn link(&self) -> LinkStatus {
+        let mut link = dpdk_sys::rte_eth_link::default();
+        // SAFETY: valid port id and out-pointer.
+        unsafe { dpdk_sys::rte_eth_link_get_nowait(self.id, &mut link) };
+        LinkStatus { up: link.link_status() != 0, speed_mbps: link.link_speed }
+    }
+
+    /// Basic counters.
+    pub fn stats(&self) -> Result<PortStats> {
+        // SAFETY: zeroed stats is valid; the call fills it.
+        let mut s: dpdk_sys::rte_eth_stats = unsafe { std::mem::zeroed() };
+        // SAFETY: valid port id and out-pointer.
+        check("rte_eth_stats_get", unsafe { dpdk_sys::rte_eth_stats_get(self.id, &mut s) })?;
+        Ok(PortStats {
+            rx_packets: s.ipackets,
+            tx_packets: s.opackets,
+            rx_bytes: s.ibytes,
+            tx_bytes: s.obytes,
+            rx_missed: s.imissed,
+            rx_errors: s.ierrors,
+            tx_errors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        })
+    }
+
+    /// Extended counters, by name, as the driver reports them.
+    pub fn xstats(&self) -> Result<Vec<(String, u64)>> {
+        // SAFETY: a null array with size 0 asks for the count.
+        let n = unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, std::ptr::null_mut(), 0) };
+        check("rte_eth_xstats_get_names", n)?;
+        let mut names = vec![dpdk_sys::rte_eth_xstat_name::default(); n as usize];
+        let mut values = vec![dpdk_sys::rte_eth_xstat::default(); n as usize];
+        // SAFETY: both arrays have room for n entries.
+        let got = unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, names.as_mut_ptr(), n as u32) };
+        check("rte_eth_xstats_get_names", got)?;
+        // SAFETY: as above.
+        let got2 = unsafe { dpdk_sys::rte_eth_xstats_get(self.id, values.as_mut_ptr(), n as u32) };
+        check("rte_eth_xstats_get", got2)?;
+        let count = (got.min(got2)) as usize;
+        Ok(values[..count]
+            .iter()
+            .map(|v| {
+                let name = names.get(v.id as usize).map(|n| {
+                    // SAFETY: DPDK NUL-terminates names within the 64-byte array.
+                    unsafe { CStr::from_ptr(n.name.as_ptr()) }.to_string_lossy().into_owned()
+                });
+                (name.unwrap_or_default(), v.value)
+            })
+            .collect())
+    }
+
+    /// Resets the basic counters.
+    pub fn reset_stats(&self) -> Result<()> {
+        // SAFETY: valid port id.
+        check("rte_eth_stats_reset", unsafe { dpdk_sys::rte_eth_stats_reset(self.id) })
+    }
+
+    /// Brings the link down or up (where the driver supports it).
+    pub fn set_link(&self, up: bool) -> Result<()> {
+        // SAFETY: valid port id.
+        let ret = unsafe {
+            if up {
+                dpdk_sys::rte_eth_dev_set_link_up(self.id)
+            } else {
+                dpdk_sys::rte_eth_dev_set_link_down(self.id)
+            }
+        };
+        check("rte_eth_dev_set_link_up/down", ret)
+    }
+
+    fn claim(self: &Arc<Self>, queue: u16, kind: &'static str, claimed: &[AtomicBool]) -> Result<()> {
+        let slot = claimed.get(queue as usize).ok_or_else(|| Error::Queue {
+            port: self.name.clone(),
+            kind,
+            queue,
+            why: "does not exist",
+        })?;
+        if slot.swap(true, Ordering::AcqRel) {
+            return Err(Error::Queue { port: self.name.clone(), kind, queue, why: "is already in use" });
+        }
+        Ok(())
+    }
+
+    /// Claims rx queue `queue` for the calling core.
+    pub fn rx_queue(self: &Arc<Self>, queue: u16) -> Result<RxQueue> {
+        self.claim(queue, "rx", &self.rx_claimed)?;
+        Ok(RxQueue { port: self.clone(), port_id: self.id, queue, _not_send: PhantomData })
+    }
+
+    /// Claims tx queue `queue` for the calling core.
+    pub fn tx_queue(self: &Arc<Self>, queue: u16) -> Result<TxQueue> {
+        self.claim(queue, "tx", &self.tx_claimed)?;
+        Ok(TxQueue { port: self.clone(), port_id: self.id, queue, refused: 0, _not_send: PhantomData })
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        // Queues hold an Arc<Port>, so none is in use here. Stopping returns
+        // the mbufs the driver holds to their pools.
+        // SAFETY: valid port id; nothing else uses the port any more.
+        unsafe {
+            dpdk_sys::rte_eth_dev_stop(self.id);
+            dpdk_sys::rte_eth_dev_close(self.id);
+        }
+    }
+}
+
+/// A receive queue, owned by one core.
+pub struct RxQueue {
+    port: Arc<Port>,
+    port_id: u16,
+    queue: u16,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl RxQueue {
+    /// Receives up to `max` packets, appending them to `batch` (limited by
+    /// its spare room). Returns how many arrived.
+    #[inline]
+    pub fn rx_burst(&mut self, batch: &mut PacketBatch, max: usize) -> usize {
+        let (ptr, room) = batch.spare_raw(max);
+        // SAFETY: `ptr` has room for `room` mbuf pointers; the driver writes
+        // that many at most, each an mbuf it hands over to us.
+        unsafe {
+            let n = dpdk_sys::zc_eth_rx_burst(self.port_id, self.queue, ptr, room as u16) as usize;
+            batch.filled(n);
+            n
+        }
+    }
+
+    /// Receives and frees everything waiting in the queue; returns how many
+    /// packets that was. Loopback devices such as net_ring keep packets in
+    /// their rings across a stop, so a clean shutdown drains them.
+    pub fn drain(&mut self) -> usize {
+        let mut batch = PacketBatch::new();
+        let mut total = 0;
+        loop {
+            let n = self.rx_burst(&mut batch, crate::MAX_BURST);
+            batch.clear();
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+    }
+
+    /// The port this queue belongs to.
+    pub fn port(&self) -> &Arc<Port> {
+        &self.port
+    }
+
+    /// The queue index.
+    pub fn index(&self) -> u16 {
+        self.queue
+    }
+}
+
+impl Drop for RxQueue {
+    fn drop(&mut self) {
+        self.port.rx_claimed[self.queue as usize].store(false, Ordering::Release);
+    }
+}
+
+/// A transmit queue, owned by one core.
+pub struct TxQueue {
+    port: Arc<Port>,
+    port_id: u16,
+    queue: u16,
+    refused: u64,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl TxQueue {
+    /// Hands the batch's packets to the driver, from the front. Packets the
+    /// queue refused (it was full) stay in `batch` for the caller to retry or
+    /// drop; nothing is leaked. Returns how many were sent.
+    #[inline]
+    pub fn tx_burst(&mut self, batch: &mut PacketBatch) -> usize {
+        let (ptr, n) = batch.pending_raw();
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: `ptr` points at `n` owned mbufs; the driver takes ownership
+        // of the first `sent`, and `consumed` removes exactly those.
+        unsafe {
+            let sent = dpdk_sys::zc_eth_tx_burst(self.port_id, self.queue, ptr, n as u16) as usize;
+            batch.consumed(sent);
+            sent
+        }
+    }
+
+    /// Sends what the queue takes and frees the rest, counting them in
+    /// [`TxQueue::refused`] — the testpmd policy for forwarding.
+    #[inline]
+    pub fn tx_burst_or_drop(&mut self, batch: &mut PacketBatch) -> usize {
+        let sent = self.tx_burst(batch);
+        if !batch.is_empty() {
+            self.refused += batch.len() as u64;
+            batch.clear();
+        }
+        sent
+    }
+
+    /// Packets dropped by [`TxQueue::tx_burst_or_drop`] because the queue was full.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// The port this queue belongs to.
+    pub fn port(&self) -> &Arc<Port> {
+        &self.port
+    }
+
+    /// The queue index.
+    pub fn index(&self) -> u16 {
+        self.queue
+    }
+}
+
+impl Drop for TxQueue {
+    fn drop(&mut self) {
+        self.port.tx_claimed[self.queue as usize].store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn offload_bits_match_dpdk_headers() {
+        // The RTE_ETH_*_OFFLOAD_* macros are RTE_BIT64(n); bindgen cannot
+        // expand them, so check the few used here by their documented bit.
+        assert_eq!(super::TX_OFFLOAD_MBUF_FAST_FREE, 1 << 16);
+        assert_eq!(dpdk_sys::RTE_MBUF_F_TX_TCP_CKSUM, 1 << 52);
+    }
+}
