@@ -63,7 +63,7 @@ fn main() {
     }
     let port_configs = config.effective_ports();
     if port_configs.is_empty() || port_configs.len() > 2 {
-        exit_usage("zcnet-fwd needs one or two ports (add --vdev net_null0, or --port NAME)");
+        exit_usage("zcnet-fwd needs one or two ports (add --vdev net_null0, or --device NAME)");
     }
     install_handlers();
 
@@ -85,7 +85,12 @@ fn main() {
             "port {} ({}): mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, {} queue pair(s), link {}",
             p.id(),
             p.name(),
-            m[0], m[1], m[2], m[3], m[4], m[5],
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5],
             p.queue_pairs(),
             if p.link().up { "up" } else { "down" }
         );
@@ -152,7 +157,13 @@ fn main() {
         if args.stats_interval > 0.0 && now >= next_stats {
             let tx = total(|c| &c.tx);
             let mpps = (tx - last_tx) as f64 / now.duration_since(last_t).as_secs_f64() / 1e6;
-            println!("[{:6.1}s] rx {:>12}  tx {:>12}  {:8.3} Mpps", (now - start).as_secs_f64(), total(|c| &c.rx), tx, mpps);
+            println!(
+                "[{:6.1}s] rx {:>12}  tx {:>12}  {:8.3} Mpps",
+                (now - start).as_secs_f64(),
+                total(|c| &c.rx),
+                tx,
+                mpps
+            );
             (last_t, last_tx) = (now, tx);
             next_stats += interval;
         }

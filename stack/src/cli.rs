@@ -17,9 +17,9 @@ pub struct CommonArgs {
     /// Allow a PCI device (repeatable). Without any, EAL runs with --no-pci.
     #[arg(long, value_name = "PCI_ADDR")]
     pub allow: Vec<String>,
-    /// Use these ports, in order (repeatable); default: one per device.
+    /// Use these devices as ports, in order (repeatable); default: every vdev and allowed device.
     #[arg(long, value_name = "NAME")]
-    pub port: Vec<String>,
+    pub device: Vec<String>,
     /// Lcores, EAL syntax; the first is the main lcore, the rest are workers.
     #[arg(long, short = 'l', value_name = "LIST")]
     pub lcores: Option<String>,
@@ -62,11 +62,13 @@ impl CommonArgs {
         };
         c.eal.vdevs.extend(self.vdev.iter().cloned());
         c.eal.allow.extend(self.allow.iter().cloned());
-        if !self.port.is_empty() {
+        if !self.device.is_empty() {
             let mut ports = Vec::new();
-            for name in &self.port {
+            for name in &self.device {
                 let existing = c.effective_ports().into_iter().find(|p| &p.name == name);
-                ports.push(existing.unwrap_or_else(|| crate::config::PortConfig { name: name.clone(), ..Default::default() }));
+                ports.push(
+                    existing.unwrap_or_else(|| crate::config::PortConfig { name: name.clone(), ..Default::default() }),
+                );
             }
             c.ports = ports;
         }
@@ -102,7 +104,7 @@ impl CommonArgs {
             }
             match c.ports.first_mut() {
                 Some(p) => p.mac = Some(mac.clone()),
-                None => return Err(ConfigError::new("--mac", "no port to set it on (add --vdev or --port)")),
+                None => return Err(ConfigError::new("--mac", "no port to set it on (add --vdev or --device)")),
             }
         }
         if let Some(l) = &self.log_level {

@@ -66,10 +66,7 @@ impl std::fmt::Debug for Eal {
 /// Free 2 MiB (default size) hugepages, read from /proc/meminfo.
 pub fn free_hugepages() -> u64 {
     let Ok(info) = std::fs::read_to_string("/proc/meminfo") else { return 0 };
-    info.lines()
-        .find_map(|l| l.strip_prefix("HugePages_Free:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    info.lines().find_map(|l| l.strip_prefix("HugePages_Free:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 impl Eal {
@@ -85,8 +82,6 @@ impl Eal {
         let mut args: Vec<String> = vec!["zcnet".into(), "-l".into(), config.lcores.clone()];
         args.extend(["--main-lcore".into(), lcores[0].to_string()]);
         args.extend(["--file-prefix".into(), prefix]);
-        // No shared runtime files: independent processes (and parallel tests) never collide.
-        args.push("--in-memory".into());
         args.push("--no-telemetry".into());
         args.push(format!("--log-level={}", config.log_level));
         if config.allow.is_empty() {
@@ -104,8 +99,13 @@ impl Eal {
             Hugepages::Required => false,
             Hugepages::Auto => free_hugepages() == 0,
         };
+        // No shared runtime files, so independent processes (and parallel
+        // tests) never collide. --in-memory needs hugepages; without them
+        // EAL runs in legacy memory mode, where --no-shconf does the same.
         if no_huge {
-            args.extend(["--no-huge".into(), "-m".into(), config.memory_mb.to_string()]);
+            args.extend(["--no-huge".into(), "--no-shconf".into(), "-m".into(), config.memory_mb.to_string()]);
+        } else {
+            args.push("--in-memory".into());
         }
         args.extend(config.extra_args.iter().cloned());
         Ok((args, no_huge))
@@ -136,11 +136,10 @@ impl Eal {
             eprintln!("zcnet: no free hugepages, running with --no-huge (scripts/setup.sh reserves them)");
         }
         let shown = Args(&args).to_string();
-        let cargs: Vec<CString> = args
-            .iter()
-            .map(|a| CString::new(a.as_str()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::EalInit { reason: "an argument contains a NUL byte".into(), args: shown.clone() })?;
+        let cargs: Vec<CString> =
+            args.iter().map(|a| CString::new(a.as_str())).collect::<std::result::Result<_, _>>().map_err(|_| {
+                Error::EalInit { reason: "an argument contains a NUL byte".into(), args: shown.clone() }
+            })?;
         // EAL may keep pointers into argv for the life of the process, so the
         // strings are deliberately leaked (a few hundred bytes, once).
         let mut argv: Vec<*mut c_char> = cargs.into_iter().map(|c| c.into_raw()).collect();
@@ -203,7 +202,8 @@ impl Eal {
         F: Fn(Lcore) + Send + Sync + 'static,
     {
         let job: Arc<Job> = Arc::new(Job { f: Box::new(f), panics: Mutex::new(Vec::new()) });
-        let mut launched = Launched { eal: self, job: job.clone(), running: Vec::new(), inline: self.workers.is_empty() };
+        let mut launched =
+            Launched { eal: self, job: job.clone(), running: Vec::new(), inline: self.workers.is_empty() };
         for lcore in &self.workers {
             let arg = Box::into_raw(Box::new((job.clone(), *lcore)));
             // SAFETY: `trampoline` takes back ownership of `arg` exactly once;

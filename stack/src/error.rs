@@ -78,6 +78,9 @@ pub enum Error {
     /// A packet operation would go beyond the mbuf's bounds.
     #[error("packet: {0}")]
     Packet(#[from] PacketError),
+    /// A core failed (its closure panicked); the message says where.
+    #[error("{0}")]
+    Worker(String),
     /// Not run as root, or not allowed to do something.
     #[error("{0}")]
     Permission(String),

@@ -7,7 +7,10 @@
 //! - [`Port`] is a configured NIC or virtual device, with per-core
 //!   [`RxQueue`]/[`TxQueue`] moving [`PacketBatch`]es;
 //! - [`config::Config`] and [`cli::CommonArgs`] are the one source of
-//!   configuration every program shares.
+//!   configuration every program shares;
+//! - [`run`] starts a per-core [`runtime`] (executor, timers, a smoltcp
+//!   interface) on every worker lcore, and [`net`] has the async TCP and UDP
+//!   sockets that run on it.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -15,8 +18,10 @@ pub mod config;
 mod eal;
 mod error;
 mod mempool;
+pub mod net;
 mod packet;
 mod port;
+pub mod runtime;
 pub mod signal;
 
 pub use eal::{free_hugepages, Eal, Launched, Lcore, WorkerPanic};
@@ -24,3 +29,4 @@ pub use error::{Error, PacketError, Result};
 pub use mempool::Mempool;
 pub use packet::{ChecksumStatus, Packet, PacketBatch, Segments, MAX_BURST};
 pub use port::{port_id_by_name, LinkStatus, Offloads, Port, PortStats, RxQueue, TxQueue};
+pub use runtime::{run, Core, RunReport};

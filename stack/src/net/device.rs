@@ -1,0 +1,235 @@
+//! smoltcp's `phy::Device` over one (port, queue pair) of a core.
+//!
+//! Receive lends: the `RxToken` owns the received [`Packet`] and hands
+//! smoltcp a borrow of the mbuf's bytes — no copy. Transmit writes in place:
+//! the `TxToken` takes a fresh mbuf from the core's pool and lets smoltcp
+//! serialise the frame straight into it. Frames are batched and sent with
+//! one `tx_burst`; what the queue refuses stays queued for the next turn.
+
+use crate::mempool::Mempool;
+use crate::packet::{ChecksumStatus, Packet, PacketBatch};
+use crate::port::{RxQueue, TxQueue};
+use smoltcp::phy::{self, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+use std::sync::Arc;
+
+/// Counters of one core's device, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// Frames received from the queue.
+    pub rx_packets: u64,
+    /// Frames handed to the queue.
+    pub tx_packets: u64,
+    /// Frames not sent because the pool had no free mbuf.
+    pub drop_no_mbuf: u64,
+    /// Frames dropped because the tx queue stayed full.
+    pub drop_tx_full: u64,
+    /// Received frames the NIC flagged with a bad checksum.
+    pub drop_bad_checksum: u64,
+    /// Received frames longer than the interface MTU.
+    pub drop_oversized: u64,
+}
+
+/// The device of one core: its rx and tx queue of one port, and its pool.
+pub struct DpdkDevice {
+    rxq: RxQueue,
+    tx: TxSide,
+    rx: PacketBatch,
+    mtu: usize,
+    burst: usize,
+    rx_stats: DeviceStats,
+}
+
+struct TxSide {
+    txq: TxQueue,
+    pool: Arc<Mempool>,
+    batch: PacketBatch,
+    stats: DeviceStats,
+}
+
+impl TxSide {
+    /// Sends the batch; packets the queue refuses stay for the next turn.
+    fn flush(&mut self) -> usize {
+        let sent = self.txq.tx_burst(&mut self.batch);
+        self.stats.tx_packets += sent as u64;
+        sent
+    }
+
+    /// True if another frame fits (flushing once if the batch is full).
+    fn has_room(&mut self) -> bool {
+        if self.batch.spare() == 0 {
+            self.flush();
+        }
+        self.batch.spare() > 0
+    }
+}
+
+impl DpdkDevice {
+    /// A device over `rxq`/`txq`, allocating transmit mbufs from `pool`.
+    pub fn new(rxq: RxQueue, txq: TxQueue, pool: Arc<Mempool>, burst: usize) -> Self {
+        let mtu = rxq.port().mtu() as usize;
+        DpdkDevice {
+            rxq,
+            tx: TxSide { txq, pool, batch: PacketBatch::new(), stats: DeviceStats::default() },
+            rx: PacketBatch::new(),
+            mtu,
+            burst,
+            rx_stats: DeviceStats::default(),
+        }
+    }
+
+    /// Receives a burst from the queue into the device's rx batch; returns
+    /// how many frames arrived.
+    pub fn rx_burst(&mut self) -> usize {
+        let n = self.rxq.rx_burst(&mut self.rx, self.burst);
+        self.rx_stats.rx_packets += n as u64;
+        n
+    }
+
+    /// Frames received but not yet consumed by smoltcp.
+    pub fn rx_pending(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Takes the next received frame out of the device, bypassing smoltcp
+    /// (for the datagram and raw-frame fast paths).
+    pub fn take_rx(&mut self) -> Option<Packet> {
+        self.rx.pop()
+    }
+
+    /// Sends queued frames. Returns how many the queue took.
+    pub fn flush(&mut self) -> usize {
+        self.tx.flush()
+    }
+
+    /// Frames waiting for the tx queue.
+    pub fn tx_pending(&self) -> usize {
+        self.tx.batch.len()
+    }
+
+    /// Queues a frame the application built for the next flush; hands it
+    /// back if the batch stays full.
+    pub fn queue_tx(&mut self, packet: Packet) -> Result<(), Packet> {
+        if !self.tx.has_room() {
+            self.tx.stats.drop_tx_full += 1;
+            return Err(packet);
+        }
+        self.tx.batch.push(packet)
+    }
+
+    /// The core's pool.
+    pub fn pool(&self) -> &Arc<Mempool> {
+        &self.tx.pool
+    }
+
+    /// Frees what is queued in either direction (at shutdown) and drains
+    /// the rx queue, so every mbuf returns to its pool.
+    pub fn drain(&mut self) {
+        self.flush();
+        self.tx.batch.clear();
+        self.rx.clear();
+        self.rxq.drain();
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> DeviceStats {
+        let (r, t) = (&self.rx_stats, &self.tx.stats);
+        DeviceStats {
+            rx_packets: r.rx_packets,
+            tx_packets: t.tx_packets,
+            drop_no_mbuf: t.drop_no_mbuf,
+            drop_tx_full: t.drop_tx_full,
+            drop_bad_checksum: r.drop_bad_checksum,
+            drop_oversized: r.drop_oversized,
+        }
+    }
+
+    /// The port's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.rxq.port().mac()
+    }
+}
+
+/// Lends a received frame's bytes to smoltcp.
+pub struct RxToken {
+    packet: Packet,
+}
+
+impl phy::RxToken for RxToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.packet.data())
+        // `self.packet` drops here: the mbuf goes back to its pool.
+    }
+}
+
+/// Lets smoltcp write a frame in place into a fresh mbuf.
+pub struct TxToken<'a> {
+    tx: &'a mut TxSide,
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let packet = self.tx.pool.try_alloc().and_then(|mut p| p.append(len).is_ok().then_some(p));
+        match packet {
+            Some(mut p) => {
+                let r = f(p.data_mut());
+                if self.tx.has_room() {
+                    // has_room guarantees the push succeeds.
+                    let _ = self.tx.batch.push(p);
+                } else {
+                    self.tx.stats.drop_tx_full += 1;
+                }
+                r
+            }
+            None => {
+                // smoltcp must be given a buffer; the frame is dropped and
+                // counted (TCP retransmits it, the pool refills as the NIC sends).
+                self.tx.stats.drop_no_mbuf += 1;
+                SCRATCH.with(|s| {
+                    let mut s = s.borrow_mut();
+                    s.resize(len, 0);
+                    f(&mut s[..len])
+                })
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl phy::Device for DpdkDevice {
+    type RxToken<'a> = RxToken;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        loop {
+            let packet = self.rx.pop()?;
+            if packet.rx_ip_checksum() == ChecksumStatus::Bad || packet.rx_l4_checksum() == ChecksumStatus::Bad {
+                self.rx_stats.drop_bad_checksum += 1;
+                continue;
+            }
+            if packet.len() > self.mtu + 14 || packet.segment_count() > 1 {
+                self.rx_stats.drop_oversized += 1;
+                continue;
+            }
+            return Some((RxToken { packet }, TxToken { tx: &mut self.tx }));
+        }
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        if !self.tx.has_room() {
+            return None;
+        }
+        Some(TxToken { tx: &mut self.tx })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = self.mtu + 14;
+        caps.max_burst_size = Some(self.burst);
+        caps
+    }
+}

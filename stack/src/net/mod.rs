@@ -1,0 +1,397 @@
+//! The network stack of one core: a smoltcp `Interface` and `SocketSet`
+//! over the core's [`DpdkDevice`], and the async sockets built on them.
+//!
+//! Everything here is per core and `!Send`: a socket holds an `Rc` to its
+//! core's stack, so using it from another core does not compile.
+
+mod buf;
+mod device;
+mod tcp;
+mod udp;
+
+pub use buf::{BufResult, IoBuf, IoBufMut};
+pub use device::{DeviceStats, DpdkDevice};
+pub use tcp::{TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
+pub use udp::UdpSocket;
+
+use crate::config::{parse_cidr, NetConfig};
+use smoltcp::iface::{Config as IfaceConfig, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
+use smoltcp::socket::tcp as stcp;
+use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::task::Waker;
+
+/// The clock smoltcp runs on: microseconds since the process's first use.
+pub(crate) fn smol_now() -> smoltcp::time::Instant {
+    static BASE: OnceLock<std::time::Instant> = OnceLock::new();
+    let base = *BASE.get_or_init(std::time::Instant::now);
+    smoltcp::time::Instant::from_micros(base.elapsed().as_micros() as i64)
+}
+
+/// Listening sockets kept ahead of demand per listener: at least one rx
+/// burst of SYNs finds a socket in LISTEN before the loop refills them.
+const LISTEN_AHEAD: usize = crate::MAX_BURST;
+/// First ephemeral port for active opens.
+const EPHEMERAL_START: u16 = 49152;
+
+/// Counters of one core's stack.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// The device's counters.
+    pub device: DeviceStats,
+    /// TCP sockets currently allocated (listening, open or closing).
+    pub tcp_sockets: usize,
+    /// Connections reset or closed before `accept()` took them; their
+    /// places were refilled.
+    pub dropped_before_accept: u64,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Sockets reclaimed after closing.
+    pub reclaimed: u64,
+}
+
+pub(crate) struct Listener {
+    backlog: usize,
+    /// Sockets of this listener not yet accepted, in arrival order.
+    pending: VecDeque<SocketHandle>,
+    waker: Option<Waker>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) iface: Interface,
+    pub(crate) sockets: SocketSet<'static>,
+    pub(crate) device: DpdkDevice,
+    listeners: HashMap<u16, Listener>,
+    /// Sockets whose owner dropped them: closing gracefully, reclaimed at CLOSED
+    /// (or TIME-WAIT once too many are waiting).
+    closing: Vec<SocketHandle>,
+    used_ports: HashSet<u16>,
+    udp_ports: HashSet<u16>,
+    next_port: u16,
+    pub(crate) config: NetConfig,
+    stats: NetStats,
+    ip: Ipv4Addr,
+}
+
+/// One core's stack, shared by that core's sockets through `Rc`.
+pub(crate) struct NetCore {
+    pub(crate) inner: RefCell<Inner>,
+    /// Linear space for lent-buffer operations whose bytes wrap around a ring.
+    pub(crate) scratch: RefCell<Vec<u8>>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<NetCore>>> = const { RefCell::new(None) };
+}
+
+/// The stack of the calling core, or an error outside a zcnet core.
+pub(crate) fn current() -> io::Result<Rc<NetCore>> {
+    CURRENT.with(|c| c.borrow().clone()).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::Other, "no zcnet stack on this thread: sockets work inside zcnet::run")
+    })
+}
+
+fn tcp_socket(config: &NetConfig) -> stcp::Socket<'static> {
+    let rx = stcp::SocketBuffer::new(vec![0u8; config.tcp.rx_buffer]);
+    let tx = stcp::SocketBuffer::new(vec![0u8; config.tcp.tx_buffer]);
+    stcp::Socket::new(rx, tx)
+}
+
+pub(crate) fn to_endpoint(addr: SocketAddr) -> io::Result<smoltcp::wire::IpEndpoint> {
+    match addr {
+        SocketAddr::V4(a) => Ok(smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(*a.ip()), a.port())),
+        SocketAddr::V6(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "zcnet speaks IPv4 only")),
+    }
+}
+
+pub(crate) fn from_endpoint(ep: smoltcp::wire::IpEndpoint) -> SocketAddr {
+    #[allow(irrefutable_let_patterns)]
+    let IpAddress::Ipv4(ip) = ep.addr
+    else {
+        unreachable!("IPv4 only")
+    };
+    SocketAddr::V4(SocketAddrV4::new(ip, ep.port))
+}
+
+impl NetCore {
+    /// Builds the stack of a core over `device`, with the address and routes of `config`.
+    pub(crate) fn new(mut device: DpdkDevice, config: &NetConfig, seed: u64) -> io::Result<Rc<NetCore>> {
+        let (ip, prefix) = parse_cidr(&config.ip).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut ic = IfaceConfig::new(EthernetAddress(device.mac()).into());
+        ic.random_seed = seed;
+        let mut iface = Interface::new(ic, &mut device, smol_now());
+        iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(ip), prefix));
+        });
+        if let Some(gw) = &config.gateway {
+            let gw: Ipv4Address = gw.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "net.gateway"))?;
+            iface
+                .routes_mut()
+                .add_default_ipv4_route(gw)
+                .map_err(|_| io::Error::new(io::ErrorKind::Other, "route table full"))?;
+        }
+        Ok(Rc::new(NetCore {
+            inner: RefCell::new(Inner {
+                iface,
+                sockets: SocketSet::new(Vec::new()),
+                device,
+                listeners: HashMap::new(),
+                closing: Vec::new(),
+                used_ports: HashSet::new(),
+                udp_ports: HashSet::new(),
+                next_port: EPHEMERAL_START + (seed % 1000) as u16,
+                config: config.clone(),
+                stats: NetStats::default(),
+                ip,
+            }),
+            scratch: RefCell::new(Vec::new()),
+        }))
+    }
+
+    /// Makes `self` the calling thread's current stack.
+    pub(crate) fn set_current(self: &Rc<Self>) {
+        CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+    }
+
+    /// Clears the calling thread's current stack.
+    pub(crate) fn clear_current() {
+        CURRENT.with(|c| c.borrow_mut().take());
+    }
+
+    /// One network step: receive a burst, feed it to smoltcp, keep the
+    /// listeners' backlogs full and reclaim closed sockets. Returns how many
+    /// frames arrived.
+    pub(crate) fn ingress(&self) -> usize {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let n = inner.device.rx_burst();
+        if n == 0 {
+            return 0;
+        }
+        let now = smol_now();
+        let mut changed = false;
+        loop {
+            match inner.iface.poll_ingress_single(now, &mut inner.device, &mut inner.sockets) {
+                PollIngressSingleResult::None => break,
+                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::SocketStateChanged => changed = true,
+            }
+        }
+        if changed {
+            inner.maintain();
+        }
+        n
+    }
+
+    /// Sends what the sockets have queued (and their timers' segments),
+    /// then flushes the device. Returns true if anything was sent.
+    pub(crate) fn egress(&self) -> bool {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let now = smol_now();
+        let mut changed = false;
+        // poll_egress emits at most one segment per socket per call; call it
+        // until nothing more is sent or the device has no room.
+        for _ in 0..crate::MAX_BURST {
+            match inner.iface.poll_egress(now, &mut inner.device, &mut inner.sockets) {
+                PollResult::None => break,
+                PollResult::SocketStateChanged => changed = true,
+            }
+        }
+        if changed {
+            inner.maintain();
+        }
+        let sent = inner.device.flush();
+        changed || sent > 0
+    }
+
+    /// When smoltcp next needs to run (retransmissions, delayed ACKs, keepalive).
+    pub(crate) fn poll_at(&self) -> Option<std::time::Duration> {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        inner.iface.poll_delay(smol_now(), &inner.sockets).map(|d| std::time::Duration::from_micros(d.total_micros()))
+    }
+
+    /// Counters of this core's stack.
+    pub(crate) fn stats(&self) -> NetStats {
+        let inner = self.inner.borrow();
+        let mut s = inner.stats;
+        s.device = inner.device.stats();
+        s.tcp_sockets = inner.sockets.iter().filter(|(_, s)| matches!(s, smoltcp::socket::Socket::Tcp(_))).count();
+        s
+    }
+
+    /// Starts a graceful close of every TCP socket (shutdown).
+    pub(crate) fn close_all(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let ports: Vec<u16> = inner.listeners.keys().copied().collect();
+        for p in ports {
+            inner.remove_listener(p);
+        }
+        for (_, s) in inner.sockets.iter_mut() {
+            if let smoltcp::socket::Socket::Tcp(t) = s {
+                t.close();
+            }
+        }
+    }
+
+    /// True when no TCP socket is still open or closing (TIME-WAIT counts as done).
+    pub(crate) fn all_closed(&self) -> bool {
+        let inner = self.inner.borrow();
+        let done = inner.sockets.iter().all(|(_, s)| match s {
+            smoltcp::socket::Socket::Tcp(t) => matches!(t.state(), stcp::State::Closed | stcp::State::TimeWait),
+            _ => true,
+        });
+        done
+    }
+
+    /// Frees every socket and every queued frame (end of the core).
+    pub(crate) fn teardown(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let handles: Vec<SocketHandle> = inner.sockets.iter().map(|(h, _)| h).collect();
+        for h in handles {
+            inner.sockets.remove(h);
+        }
+        inner.listeners.clear();
+        inner.closing.clear();
+        inner.device.drain();
+    }
+}
+
+/// Most TIME-WAIT sockets kept before the oldest are reclaimed early (the
+/// same policy as Linux's `tcp_max_tw_buckets`).
+const TIME_WAIT_MAX: usize = 1024;
+
+impl Inner {
+    /// Refills listen backlogs, wakes acceptors, reclaims closed sockets.
+    fn maintain(&mut self) {
+        let ports: Vec<u16> = self.listeners.keys().copied().collect();
+        for port in ports {
+            self.maintain_listener(port);
+        }
+        let mut time_wait = 0;
+        let mut i = 0;
+        while i < self.closing.len() {
+            let h = self.closing[i];
+            let state = self.sockets.get::<stcp::Socket>(h).state();
+            let done = state == stcp::State::Closed || (state == stcp::State::TimeWait && time_wait >= TIME_WAIT_MAX);
+            if state == stcp::State::TimeWait {
+                time_wait += 1;
+            }
+            if done {
+                self.closing.swap_remove(i);
+                self.release(h);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn maintain_listener(&mut self, port: u16) {
+        let Some(l) = self.listeners.get_mut(&port) else { return };
+        let mut listening = 0;
+        let mut ready = false;
+        let mut dropped = Vec::new();
+        l.pending.retain(|&h| {
+            let s = self.sockets.get::<stcp::Socket>(h);
+            match s.state() {
+                stcp::State::Listen => {
+                    listening += 1;
+                    true
+                }
+                stcp::State::SynReceived => true,
+                stcp::State::Closed | stcp::State::TimeWait => {
+                    dropped.push(h);
+                    false
+                }
+                _ => {
+                    ready = true;
+                    true
+                }
+            }
+        });
+        let in_progress = l.pending.len() - listening;
+        let want = LISTEN_AHEAD.min(l.backlog.saturating_sub(in_progress)).max(1);
+        let mut new = Vec::new();
+        for _ in listening..want {
+            let mut s = tcp_socket(&self.config);
+            if s.listen(port).is_ok() {
+                new.push(s);
+            }
+        }
+        let waker = if ready { l.waker.take() } else { None };
+        for s in new {
+            let h = self.sockets.add(s);
+            if let Some(l) = self.listeners.get_mut(&port) {
+                l.pending.push_back(h);
+            }
+        }
+        self.stats.dropped_before_accept += dropped.len() as u64;
+        for h in dropped {
+            self.sockets.remove(h);
+            self.stats.reclaimed += 1;
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn remove_listener(&mut self, port: u16) {
+        if let Some(l) = self.listeners.remove(&port) {
+            for h in l.pending {
+                let s = self.sockets.get_mut::<stcp::Socket>(h);
+                if s.state() == stcp::State::Listen {
+                    self.sockets.remove(h);
+                } else {
+                    s.abort();
+                    self.closing.push(h);
+                }
+            }
+        }
+    }
+
+    /// Removes a socket and frees its local port.
+    fn release(&mut self, h: SocketHandle) {
+        let s = self.sockets.remove(h);
+        if let smoltcp::socket::Socket::Tcp(t) = &s {
+            if let Some(ep) = t.local_endpoint() {
+                self.used_ports.remove(&ep.port);
+            }
+        }
+        self.stats.reclaimed += 1;
+    }
+
+    /// A free ephemeral port.
+    fn ephemeral_port(&mut self, taken: &HashSet<u16>) -> io::Result<u16> {
+        for _ in 0..(u16::MAX - EPHEMERAL_START) {
+            let p = self.next_port;
+            self.next_port = if p == u16::MAX { EPHEMERAL_START } else { p + 1 };
+            if !taken.contains(&p) && !self.listeners.contains_key(&p) {
+                return Ok(p);
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::AddrNotAvailable, "no free ephemeral port"))
+    }
+
+    /// Checks that `addr` is this host's address (or unspecified).
+    fn check_local(&self, addr: &SocketAddr) -> io::Result<()> {
+        match addr {
+            SocketAddr::V4(a) if a.ip().is_unspecified() || *a.ip() == self.ip => Ok(()),
+            SocketAddr::V4(a) => Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{} is not this host's address ({})", a.ip(), self.ip),
+            )),
+            SocketAddr::V6(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "zcnet speaks IPv4 only")),
+        }
+    }
+}
+
+/// Counters of the calling core's stack (inside [`crate::run`]).
+pub fn stats() -> io::Result<NetStats> {
+    Ok(current()?.stats())
+}

@@ -1,0 +1,183 @@
+//! The entry point: [`run`] starts EAL, gives every worker lcore its own
+//! mempool, queue pair, smoltcp interface and executor, runs the user's
+//! future on each, and shuts everything down in order.
+//!
+//! The loop of one core, each turn: receive a burst and feed it to smoltcp;
+//! fire due timers; run woken tasks (up to a budget, so a busy task cannot
+//! starve the NIC); let smoltcp emit into fresh mbufs and send them in one
+//! burst. When idle it keeps polling (`idle = "busy"`) or sleeps until the
+//! next timer, at most a millisecond (`idle = "backoff"`).
+
+use super::Executor;
+use crate::config::{Config, IdlePolicy};
+use crate::eal::{Eal, Lcore};
+use crate::error::{Error, Result};
+use crate::mempool::Mempool;
+use crate::net::{DpdkDevice, NetCore, NetStats};
+use crate::port::Port;
+use crate::signal::{install_handlers, stop_requested};
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Idle turns before a `backoff` core starts sleeping.
+const IDLE_SPINS: u32 = 1024;
+/// The longest a `backoff` core sleeps before polling the NIC again.
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
+
+/// What each core's future is told about where it runs.
+#[derive(Debug, Clone)]
+pub struct Core {
+    /// The lcore (its `index` is the queue pair it owns).
+    pub lcore: Lcore,
+    /// How many cores run the stack.
+    pub cores: usize,
+    /// This host's address.
+    pub ip: Ipv4Addr,
+    /// The port's MAC address.
+    pub mac: [u8; 6],
+}
+
+/// What [`run`] reports when it returns.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Each core's counters at its end.
+    pub cores: Vec<NetStats>,
+    /// True if every mbuf was back in its pool at the end.
+    pub pools_full: bool,
+}
+
+/// Runs `main` on every worker core (or on the main lcore if there are
+/// none) until every core's future returns or SIGINT/SIGTERM arrives; then
+/// closes connections gracefully (up to `runtime.shutdown_grace_secs`),
+/// frees every mbuf and cleans EAL up.
+///
+/// The network stack uses the first configured port; each core serves its
+/// own queue pair of it.
+pub fn run<F, Fut>(config: &Config, main: F) -> Result<RunReport>
+where
+    F: Fn(Core) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    install_handlers();
+    let port_config = config.effective_ports().into_iter().next().ok_or_else(|| Error::PortCapability {
+        port: "(none)".into(),
+        what: "no port configured: add a vdev (--vdev net_tap0,iface=zc0) or [[ports]]".into(),
+    })?;
+    let eal = Eal::init(&config.eal)?;
+    let lcores = eal.data_lcores();
+    let pools: Vec<Arc<Mempool>> = lcores
+        .iter()
+        .map(|l| Mempool::new(&format!("zcnet-{}", l.id), &config.mempool, l.socket).map(Arc::new))
+        .collect::<Result<_>>()?;
+    let port = Port::open(&port_config, &pools)?;
+    let report = Arc::new(Mutex::new(vec![NetStats::default(); lcores.len()]));
+    let job = {
+        let (port, pools, report, config) = (port.clone(), pools.clone(), report.clone(), config.clone());
+        let cores = lcores.len();
+        move |lcore: Lcore| {
+            let stats = core_main(lcore, cores, &port, &pools[lcore.index], &config, &main);
+            if let Ok(mut r) = report.lock() {
+                r[lcore.index] = stats;
+            }
+        }
+    };
+    eal.launch(job)?.join().map_err(|e| Error::Worker(e.to_string()))?;
+    drop(port);
+    let pools_full = pools.iter().all(|p| p.is_full());
+    for p in pools.iter().filter(|p| !p.is_full()) {
+        eprintln!("zcnet: mempool {} has {} mbuf(s) out at exit", p.name(), p.in_use());
+    }
+    drop(pools);
+    drop(eal);
+    let cores = report.lock().map(|r| r.clone()).unwrap_or_default();
+    Ok(RunReport { cores, pools_full })
+}
+
+fn core_main<F, Fut>(
+    lcore: Lcore,
+    cores: usize,
+    port: &Arc<Port>,
+    pool: &Arc<Mempool>,
+    config: &Config,
+    main: &F,
+) -> NetStats
+where
+    F: Fn(Core) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    let q = lcore.index as u16;
+    let (rxq, txq) = match (port.rx_queue(q), port.tx_queue(q)) {
+        (Ok(r), Ok(t)) => (r, t),
+        (Err(e), _) | (_, Err(e)) => panic!("core {}: {e}", lcore.id),
+    };
+    let device = DpdkDevice::new(rxq, txq, pool.clone(), config.runtime.burst as usize);
+    let seed = (lcore.id as u64) << 32 ^ std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    let net =
+        NetCore::new(device, &config.net, seed ^ random_seed()).unwrap_or_else(|e| panic!("core {}: {e}", lcore.id));
+    net.set_current();
+    let ip = crate::config::parse_cidr(&config.net.ip).map(|(ip, _)| ip).unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let core = Core { lcore, cores, ip, mac: port.mac() };
+    let budget = config.runtime.task_budget as usize;
+    let idle_policy = config.runtime.idle;
+
+    let executor = Executor::new();
+    executor.enter(|| {
+        let main_task = executor.spawn(main(core));
+        let mut idle_turns = 0u32;
+        while !stop_requested() && !main_task.is_finished() {
+            let received = net.ingress();
+            executor.fire_timers(Instant::now());
+            let ran = executor.run_ready(budget);
+            let sent = net.egress();
+            if received > 0 || ran > 0 || sent || executor.has_ready() {
+                idle_turns = 0;
+                continue;
+            }
+            idle_turns = idle_turns.saturating_add(1);
+            if idle_policy == IdlePolicy::Backoff && idle_turns > IDLE_SPINS {
+                idle_sleep(&executor, &net);
+            }
+        }
+    });
+    // Shutdown: drop every task (their sockets start closing), stop
+    // listening, and give connections the grace period to finish.
+    drop(executor);
+    net.close_all();
+    let deadline = Instant::now() + Duration::from_secs_f64(config.runtime.shutdown_grace_secs);
+    while !net.all_closed() && Instant::now() < deadline {
+        let busy = (net.ingress() > 0) | net.egress();
+        if !busy {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    let stats = net.stats();
+    net.teardown();
+    NetCore::clear_current();
+    stats
+}
+
+/// Sleeps until the next timer (task or smoltcp), at most `MAX_IDLE_SLEEP`.
+fn idle_sleep(executor: &Executor, net: &NetCore) {
+    let now = Instant::now();
+    let mut d = MAX_IDLE_SLEEP;
+    if let Some(t) = executor.next_deadline() {
+        d = d.min(t.saturating_duration_since(now));
+    }
+    if let Some(t) = net.poll_at() {
+        d = d.min(t);
+    }
+    if !d.is_zero() {
+        std::thread::sleep(d);
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    u64::from_ne_bytes(b)
+}
