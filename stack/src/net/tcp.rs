@@ -217,37 +217,30 @@ impl Conn {
             }
             let available = s.recv_queue();
             // In place: the contiguous bytes up to the ring's end.
-            let (n, r, contiguous) = match s.peek(available) {
+            let (mut n, mut r, contiguous) = match s.peek(available) {
                 Ok(data) => {
                     let (n, r) = f(data);
                     (n.min(data.len()), r, data.len())
                 }
                 Err(_) => return Poll::Ready(Err(err(io::ErrorKind::Other, "receive ring unavailable"))),
             };
-            if n > 0 || contiguous == available {
-                if n == 0 && available == s.recv_capacity() {
-                    return Poll::Ready(Err(err(
-                        io::ErrorKind::InvalidData,
-                        "read_with consumed nothing from a full receive buffer (message larger than net.tcp.rx_buffer?)",
-                    )));
-                }
-                if n > 0 {
-                    discard(s, n);
-                    return Poll::Ready(Ok(r));
-                }
-                s.register_recv_waker(cx.waker());
-                return Poll::Pending;
+            if n == 0 && contiguous < available {
+                // The data wraps around the ring and the closure wants more
+                // than the first part: show it everything, contiguous, from
+                // scratch space (at most once per trip around the ring).
+                let mut scratch = self.net.scratch.borrow_mut();
+                scratch.resize(available, 0);
+                let got = s.peek_slice(&mut scratch[..]).unwrap_or(0);
+                let (m, r2) = f(&scratch[..got]);
+                (n, r) = (m.min(got), r2);
             }
-            // The data wraps around the ring and the closure wants more than
-            // the first part: show it everything, contiguous, from scratch
-            // space. This copy happens at most once per trip around the ring.
-            let mut scratch = self.net.scratch.borrow_mut();
-            scratch.resize(available, 0);
-            let got = s.peek_slice(&mut scratch[..]).unwrap_or(0);
-            let (n, r) = f(&scratch[..got]);
-            let n = n.min(got);
             if n > 0 {
                 discard(s, n);
+                return Poll::Ready(Ok(r));
+            }
+            // The closure needs more bytes.
+            if !s.may_recv() {
+                // None will come: the peer closed; it has seen everything.
                 return Poll::Ready(Ok(r));
             }
             if available == s.recv_capacity() {
@@ -421,8 +414,9 @@ macro_rules! read_methods {
         /// Lends the received bytes to `f` in place, in the socket's receive
         /// ring. `f` returns how many bytes it consumed and a value; when it
         /// consumes 0 (it needs more to make progress), `read_with` waits for
-        /// more data and calls it again with everything available. At end of
-        /// stream `f` is called with the remaining bytes, finally with `&[]`.
+        /// more data and calls it again with everything available. After the
+        /// peer has closed its side, the value of the last call is returned
+        /// even if it consumed nothing, and with nothing left `f` sees `&[]`.
         ///
         /// The bytes are contiguous: where the data wraps around the ring and
         /// `f` asks for more than the first part, it is shown a linear copy.
