@@ -1,15 +1,19 @@
 //! zcnet-echo: TCP and UDP echo servers on the zcnet stack — the smallest
 //! complete socket program. Every core listens on the same ports; each
 //! connection is a task that reads into an owned buffer and writes it back.
+//! With `--connect` it is the client instead: it sends a pattern to an echo
+//! server, half-closes, and checks that every byte came back.
 //!
 //!     ip netns exec NS zcnet-echo --config config/tap.toml --port 7
+//!     ip netns exec NS zcnet-echo --config config/tap.toml --connect 198.18.0.1:7 --send 1048576
 
 use clap::Parser;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use zcnet::cli::{exit_usage, CommonArgs};
 use zcnet::net::{TcpListener, TcpStream, UdpSocket};
-use zcnet::runtime::{sleep, spawn};
+use zcnet::runtime::{sleep, spawn, timeout};
 
 /// TCP and UDP echo servers.
 #[derive(Debug, Parser)]
@@ -23,21 +27,38 @@ struct Args {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
+    /// Be a client: connect to this echo server instead of serving.
+    #[arg(long, value_name = "ADDR")]
+    connect: Option<SocketAddr>,
+    /// Client: bytes to send (and expect back).
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    send: usize,
+    /// Server: cancel every other read after a few microseconds (a test
+    /// that dropping a read future loses no byte).
+    #[arg(long)]
+    cancel_reads: bool,
 }
 
 fn main() {
     let args = Args::parse();
     let config = args.common.config_or_exit();
-    let port = args.port;
-    let duration = args.duration;
+    let (port, duration, connect, send, cancel_reads) =
+        (args.port, args.duration, args.connect, args.send, args.cancel_reads);
     let report = zcnet::run(&config, move |core| async move {
-        println!("core {}: echo on {}:{port} (tcp, udp)", core.lcore.id, core.ip);
         if let Some(secs) = duration {
             spawn(async move {
                 sleep(Duration::from_secs_f64(secs)).await;
                 zcnet::signal::request_stop();
             });
         }
+        if let Some(server) = connect {
+            // The client's core ends when this future returns.
+            if !client(server, send).await {
+                CLIENT_FAILED.store(true, Ordering::Relaxed);
+            }
+            return;
+        }
+        println!("core {}: echo on {}:{port} (tcp, udp)", core.lcore.id, core.ip);
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
         let udp = UdpSocket::bind(addr).unwrap_or_else(|e| exit_usage(&format!("udp bind {addr}: {e}")));
         spawn(udp_echo(udp));
@@ -45,7 +66,7 @@ fn main() {
         loop {
             match listener.accept().await {
                 Ok((stream, _peer)) => {
-                    spawn(tcp_echo(stream));
+                    spawn(tcp_echo(stream, cancel_reads));
                 }
                 Err(e) => eprintln!("accept: {e}"),
             }
@@ -55,18 +76,40 @@ fn main() {
     for (i, c) in report.cores.iter().enumerate() {
         println!("core {i}: {c:?}");
     }
+    if CLIENT_FAILED.load(Ordering::Relaxed) {
+        std::process::exit(1);
+    }
 }
 
+static CLIENT_FAILED: AtomicBool = AtomicBool::new(false);
+
 /// Echoes one connection until the peer closes its side.
-async fn tcp_echo(stream: TcpStream) {
+async fn tcp_echo(stream: TcpStream, cancel_reads: bool) {
     let mut buf = Vec::with_capacity(64 * 1024);
-    loop {
+    let mut cancelled = 0u64;
+    for turn in 0u64.. {
         buf.clear();
-        let (r, b) = stream.read(buf).await;
-        buf = b;
-        match r {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+        if cancel_reads && turn % 2 == 0 {
+            // Give the read a few microseconds, then drop it, buffer and all:
+            // no byte may be lost, the next read must see it.
+            match timeout(Duration::from_micros(turn % 7), stream.read(Vec::with_capacity(64 * 1024))).await {
+                Err(_) => {
+                    cancelled += 1;
+                    continue;
+                }
+                Ok((r, b)) => {
+                    buf = b;
+                    if !matches!(r, Ok(n) if n > 0) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            let (r, b) = stream.read(buf).await;
+            buf = b;
+            if !matches!(r, Ok(n) if n > 0) {
+                break;
+            }
         }
         let (r, b) = stream.write_all(buf).await;
         buf = b;
@@ -74,7 +117,51 @@ async fn tcp_echo(stream: TcpStream) {
             break;
         }
     }
+    if cancel_reads {
+        println!("connection {}: {cancelled} read(s) cancelled", stream.peer_addr());
+    }
     // Dropping the stream closes it: FIN after everything queued.
+}
+
+/// Sends `len` pattern bytes to an echo server, half-closes, and checks
+/// that exactly the same bytes come back.
+async fn client(server: SocketAddr, len: usize) -> bool {
+    let stream = match TcpStream::connect(server).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("client: connect {server}: {e}");
+            return false;
+        }
+    };
+    println!("client: connected {} -> {server}", stream.local_addr());
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+    let (read_half, write_half) = stream.into_split();
+    let writer = spawn(async move {
+        let (r, _) = write_half.write_all(data).await;
+        write_half.shutdown();
+        r
+    });
+    let mut back = Vec::with_capacity(len + 1);
+    loop {
+        if back.len() == back.capacity() {
+            back.reserve(64 * 1024);
+        }
+        let (r, b) = read_half.read(back).await;
+        back = b;
+        match r {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("client: read: {e}");
+                return false;
+            }
+        }
+    }
+    let sent_ok = matches!(writer.await, Ok(Ok(())));
+    let expected: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+    let ok = sent_ok && back == expected;
+    println!("client: sent {len} received {} {}", back.len(), if ok { "ok" } else { "MISMATCH" });
+    ok
 }
 
 /// Echoes datagrams back to their sender.

@@ -169,7 +169,8 @@ fn idle_sleep(executor: &Executor, net: &NetCore) {
         d = d.min(t);
     }
     if !d.is_zero() {
-        std::thread::sleep(d);
+        // Parks the thread; a wake-up from another thread ends it early.
+        executor.wait_for_work(Some(now + d));
     }
 }
 
