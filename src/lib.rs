@@ -1,8 +1,7 @@
 //! # zcnet
 //!
-//! A DPDK-backed userspace TCP/IP stack whose sockets give async Rust
-//! zero-copy I/O. This crate is the facade: it re-exports `zcnet-stack`.
-//! See the README for the design and a quick start.
+//! The facade crate: it re-exports `zcnet-stack`. What follows is the README.
+#![doc = include_str!("../README.md")]
 
 pub use zcnet_stack::*;
 

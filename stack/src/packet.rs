@@ -299,17 +299,6 @@ impl Packet {
     pub fn port(&self) -> u16 {
         self.m().port
     }
-
-    /// Sets the offload flags and header lengths a tx queue needs for
-    /// checksum offload (`l2_len`, `l3_len` in bytes).
-    pub(crate) fn set_tx_offload(&mut self, flags: u64, l2_len: u8, l3_len: u16) {
-        // SAFETY: exclusive access; tx_offload is a plain bitfield word.
-        unsafe {
-            let m = self.mbuf.as_mut();
-            m.ol_flags |= flags;
-            m.__bindgen_anon_3.tx_offload = (l2_len as u64) | ((l3_len as u64) << 7);
-        }
-    }
 }
 
 impl Drop for Packet {
