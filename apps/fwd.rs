@@ -82,7 +82,7 @@ fn main() {
     for p in &ports {
         let m = p.mac();
         println!(
-            "port {} ({}): mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, {} queue pair(s), link {}",
+            "port {} ({}): mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, {} queue pair(s), link {}, {:?}",
             p.id(),
             p.name(),
             m[0],
@@ -92,7 +92,8 @@ fn main() {
             m[4],
             m[5],
             p.queue_pairs(),
-            if p.link().up { "up" } else { "down" }
+            if p.link().up { "up" } else { "down" },
+            p.offloads()
         );
     }
     println!("forwarding in {:?} mode on {} core(s), burst {}", args.mode, lcores.len(), config.runtime.burst);

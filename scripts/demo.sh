@@ -32,7 +32,7 @@ cargo build --release --quiet --bin zcnet-httpd
 echo "== starting zcnet-httpd behind net_tap in namespace $NS"
 head -c $((4 * 1024 * 1024)) /dev/urandom >"$WORK/blob.bin"
 zc_ns_create "$NS"
-zc_ns_start "$NS" "$WORK/httpd.log" "$BIN" --config config/tap.toml --root "$WORK" --port 80
+zc_ns_start "$NS" "$WORK/httpd.log" "$BIN" --config config/tap.toml --root "$WORK" --port 80 ${DEMO_ARGS:-}
 zc_ns_tap_up "$NS" zc0 198.18.0.1/24
 for i in $(seq 1 100); do grep -q "http on" "$WORK/httpd.log" && break; sleep 0.1; done
 grep "http on" "$WORK/httpd.log"

@@ -279,7 +279,8 @@ impl Packet {
     pub fn rss_hash(&self) -> Option<u32> {
         let m = self.m();
         // SAFETY: reading the `rss` member of a plain-integer union.
-        (m.ol_flags & RX_RSS_HASH != 0).then(|| unsafe { m.__bindgen_anon_2.hash.rss })
+        let rss = unsafe { m.__bindgen_anon_2.hash.rss };
+        (m.ol_flags & RX_RSS_HASH != 0).then_some(rss)
     }
 
     /// The IPv4 header checksum status reported by the NIC.
@@ -298,6 +299,18 @@ impl Packet {
     #[inline]
     pub fn port(&self) -> u16 {
         self.m().port
+    }
+
+    /// Sets the offload flags and header lengths a tx queue needs for
+    /// checksum offload (`l2_len`, `l3_len` in bytes).
+    pub(crate) fn set_tx_offload(&mut self, flags: u64, l2_len: u8, l3_len: u16) {
+        // SAFETY: exclusive access; tx_offload is a plain integer bitfield
+        // word (l2_len: 7 bits, l3_len: 9 bits, then l4_len...).
+        unsafe {
+            let m = self.mbuf.as_mut();
+            m.ol_flags |= flags;
+            m.__bindgen_anon_3.tx_offload = (l2_len as u64 & 0x7f) | ((l3_len as u64 & 0x1ff) << 7);
+        }
     }
 }
 

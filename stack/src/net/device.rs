@@ -6,10 +6,11 @@
 //! serialise the frame straight into it. Frames are batched and sent with
 //! one `tx_burst`; what the queue refuses stays queued for the next turn.
 
+use super::checksum::{prepare_tx_offload, rx_checksums_ok, TxOffload};
 use crate::mempool::Mempool;
-use crate::packet::{ChecksumStatus, Packet, PacketBatch};
+use crate::packet::{Packet, PacketBatch};
 use crate::port::{RxQueue, TxQueue};
-use smoltcp::phy::{self, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Checksum, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ pub struct DpdkDevice {
     rx: PacketBatch,
     mtu: usize,
     burst: usize,
+    /// The NIC checks rx checksums: verify here (trusting its verdicts) instead of in smoltcp.
+    rx_offload: bool,
     rx_stats: DeviceStats,
 }
 
@@ -44,6 +47,7 @@ struct TxSide {
     txq: TxQueue,
     pool: Arc<Mempool>,
     batch: PacketBatch,
+    offload: TxOffload,
     stats: DeviceStats,
 }
 
@@ -68,12 +72,15 @@ impl DpdkDevice {
     /// A device over `rxq`/`txq`, allocating transmit mbufs from `pool`.
     pub fn new(rxq: RxQueue, txq: TxQueue, pool: Arc<Mempool>, burst: usize) -> Self {
         let mtu = rxq.port().mtu() as usize;
+        let o = rxq.port().offloads();
+        let offload = TxOffload { ipv4: o.tx_ipv4_checksum, l4: o.tx_l4_checksum };
         DpdkDevice {
             rxq,
-            tx: TxSide { txq, pool, batch: PacketBatch::new(), stats: DeviceStats::default() },
+            tx: TxSide { txq, pool, batch: PacketBatch::new(), offload, stats: DeviceStats::default() },
             rx: PacketBatch::new(),
             mtu,
             burst,
+            rx_offload: o.rx_ipv4_checksum && o.rx_l4_checksum,
             rx_stats: DeviceStats::default(),
         }
     }
@@ -173,6 +180,9 @@ impl phy::TxToken for TxToken<'_> {
         match packet {
             Some(mut p) => {
                 let r = f(p.data_mut());
+                if self.tx.offload.ipv4 || self.tx.offload.l4 {
+                    prepare_tx_offload(&mut p, self.tx.offload);
+                }
                 if self.tx.has_room() {
                     // has_room guarantees the push succeeds.
                     let _ = self.tx.batch.push(p);
@@ -206,7 +216,7 @@ impl phy::Device for DpdkDevice {
     fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
         loop {
             let packet = self.rx.pop()?;
-            if packet.rx_ip_checksum() == ChecksumStatus::Bad || packet.rx_l4_checksum() == ChecksumStatus::Bad {
+            if self.rx_offload && !rx_checksums_ok(&packet) {
                 self.rx_stats.drop_bad_checksum += 1;
                 continue;
             }
@@ -230,6 +240,18 @@ impl phy::Device for DpdkDevice {
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = self.mtu + 14;
         caps.max_burst_size = Some(self.burst);
+        // Checksum: verify on receive unless done above; compute on
+        // transmit unless the NIC fills it.
+        let mode = |rx: bool, tx: bool| match (rx, tx) {
+            (true, true) => Checksum::Both,
+            (true, false) => Checksum::Rx,
+            (false, true) => Checksum::Tx,
+            (false, false) => Checksum::None,
+        };
+        let verify = !self.rx_offload;
+        caps.checksum.ipv4 = mode(verify, !self.tx.offload.ipv4);
+        caps.checksum.tcp = mode(verify, !self.tx.offload.l4);
+        caps.checksum.udp = mode(verify, !self.tx.offload.l4);
         caps
     }
 }

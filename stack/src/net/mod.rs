@@ -5,6 +5,7 @@
 //! core's stack, so using it from another core does not compile.
 
 mod buf;
+mod checksum;
 mod device;
 mod tcp;
 mod udp;
@@ -89,11 +90,16 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<NetCore>>> = const { RefCell::new(None) };
 }
 
+/// An `io::Error` of `kind` with a message.
+pub(crate) fn err(kind: io::ErrorKind, msg: &str) -> io::Error {
+    io::Error::new(kind, msg.to_string())
+}
+
 /// The stack of the calling core, or an error outside a zcnet core.
 pub(crate) fn current() -> io::Result<Rc<NetCore>> {
-    CURRENT.with(|c| c.borrow().clone()).ok_or_else(|| {
-        io::Error::new(io::ErrorKind::Other, "no zcnet stack on this thread: sockets work inside zcnet::run")
-    })
+    CURRENT
+        .with(|c| c.borrow().clone())
+        .ok_or_else(|| io::Error::other("no zcnet stack on this thread: sockets work inside zcnet::run"))
 }
 
 fn tcp_socket(config: &NetConfig) -> stcp::Socket<'static> {
@@ -130,10 +136,7 @@ impl NetCore {
         });
         if let Some(gw) = &config.gateway {
             let gw: Ipv4Address = gw.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "net.gateway"))?;
-            iface
-                .routes_mut()
-                .add_default_ipv4_route(gw)
-                .map_err(|_| io::Error::new(io::ErrorKind::Other, "route table full"))?;
+            iface.routes_mut().add_default_ipv4_route(gw).map_err(|_| io::Error::other("route table full"))?;
         }
         Ok(Rc::new(NetCore {
             inner: RefCell::new(Inner {

@@ -2,7 +2,7 @@
 //! I/O (`read`, `write`, ...) and lent-buffer I/O (`read_with`,
 //! `write_with`) that works in place in the socket's rings.
 
-use super::{current, from_endpoint, tcp_socket, to_endpoint, BufResult, IoBuf, IoBufMut, Listener, NetCore};
+use super::{current, err, from_endpoint, tcp_socket, to_endpoint, BufResult, IoBuf, IoBufMut, Listener, NetCore};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
 use std::cell::Cell;
@@ -13,10 +13,6 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-fn err(kind: io::ErrorKind, msg: &str) -> io::Error {
-    io::Error::new(kind, msg.to_string())
-}
 
 /// A TCP socket listening for connections.
 ///

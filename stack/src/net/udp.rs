@@ -1,7 +1,7 @@
 //! UDP over smoltcp: owned `send_to`/`recv_from`, and lent `recv_with`/
 //! `send_with` that work in place in the socket's packet rings.
 
-use super::{current, from_endpoint, to_endpoint, BufResult, IoBuf, IoBufMut, NetCore};
+use super::{current, err, from_endpoint, to_endpoint, BufResult, IoBuf, IoBufMut, NetCore};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
 use std::future::poll_fn;
@@ -43,10 +43,6 @@ impl std::fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UdpSocket").field("local", &self.local).finish()
     }
-}
-
-fn err(kind: io::ErrorKind, msg: &str) -> io::Error {
-    io::Error::new(kind, msg.to_string())
 }
 
 impl UdpSocket {
