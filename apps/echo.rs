@@ -58,7 +58,7 @@ fn main() {
             }
             return;
         }
-        println!("core {}: echo on {}:{port} (tcp, udp)", core.lcore.id, core.ip);
+        println!("core {} (queue {}): echo on {}:{port} (tcp, udp)", core.lcore.id, core.lcore.index, core.ip);
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
         let udp = UdpSocket::bind(addr).unwrap_or_else(|e| exit_usage(&format!("udp bind {addr}: {e}")));
         spawn(udp_echo(udp));
@@ -74,7 +74,7 @@ fn main() {
     })
     .unwrap_or_else(|e| exit_usage(&e.to_string()));
     for (i, c) in report.cores.iter().enumerate() {
-        println!("core {i}: {c:?}");
+        println!("queue {i}: {c:?}");
     }
     if CLIENT_FAILED.load(Ordering::Relaxed) {
         std::process::exit(1);

@@ -92,7 +92,13 @@ fn main() {
     let report = zcnet::run(&config, move |core| {
         let site = Rc::new(site.clone());
         async move {
-            println!("core {}: http on {}:{port}, {} path(s)", core.lcore.id, core.ip, site.len());
+            println!(
+                "core {} (queue {}): http on {}:{port}, {} path(s)",
+                core.lcore.id,
+                core.lcore.index,
+                core.ip,
+                site.len()
+            );
             if let Some(secs) = duration {
                 spawn(async move {
                     sleep(Duration::from_secs_f64(secs)).await;
@@ -110,7 +116,7 @@ fn main() {
     })
     .unwrap_or_else(|e| exit_usage(&e.to_string()));
     for (i, c) in report.cores.iter().enumerate() {
-        println!("core {i}: {c:?}");
+        println!("queue {i}: {c:?}");
     }
 }
 

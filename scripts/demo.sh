@@ -66,7 +66,7 @@ echo
 echo "== stopping zcnet-httpd (SIGTERM: graceful close, every mbuf back in its pool)"
 rc=0
 zc_ns_stop || rc=$?
-grep -E "^core [0-9]+: NetStats" "$WORK/httpd.log" | sed 's/^/   /' || true
+grep -E "^queue [0-9]+: NetStats" "$WORK/httpd.log" | sed 's/^/   /' || true
 if grep -q "mbuf(s) out" "$WORK/httpd.log"; then
   echo "   LEAK: $(grep 'mbuf(s) out' "$WORK/httpd.log")" >&2
   exit 1

@@ -79,7 +79,9 @@ impl Eal {
         } else {
             config.file_prefix.clone()
         };
-        let mut args: Vec<String> = vec!["zcnet".into(), "-l".into(), config.lcores.clone()];
+        // `-l` takes plain core lists; `--lcores` also maps lcores to CPUs.
+        let flag = if config.lcores.contains('@') { "--lcores" } else { "-l" };
+        let mut args: Vec<String> = vec!["zcnet".into(), flag.into(), config.lcores.clone()];
         args.extend(["--main-lcore".into(), lcores[0].to_string()]);
         args.extend(["--file-prefix".into(), prefix]);
         args.push("--no-telemetry".into());
@@ -229,10 +231,20 @@ impl Drop for Eal {
             eprintln!("zcnet: {live} mempool(s) still hold packets; skipping rte_eal_cleanup");
             return;
         }
+        // EAL leaves its (empty) runtime directory behind; note it first.
+        // SAFETY: returns a pointer to a static NUL-terminated path.
+        let runtime_dir = unsafe {
+            let p = dpdk_sys::rte_eal_get_runtime_dir();
+            (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+        };
         // SAFETY: every launched closure was joined (`Launched` borrows the
         // Eal, so it is gone) and every mempool has been freed.
         unsafe { dpdk_sys::rte_eal_cleanup() };
         STATE.store(CLEANED, Ordering::Release);
+        if let Some(dir) = runtime_dir {
+            // Only succeeds if it is empty: nothing of another process is touched.
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
@@ -292,6 +304,13 @@ pub struct WorkerPanic {
 impl Launched<'_> {
     fn wait(&mut self) {
         for id in self.running.drain(..) {
+            // rte_eal_wait_lcore spins; sleep-poll first so a waiting main
+            // lcore gives its CPU to the workers (it may share one with them).
+            // SAFETY: `id` is a launched worker lcore; reading its state is
+            // what rte_eal_wait_lcore does too.
+            while unsafe { dpdk_sys::rte_eal_get_lcore_state(id) } == dpdk_sys::RUNNING {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             // SAFETY: `id` is a worker that was launched and not yet waited for.
             unsafe { dpdk_sys::rte_eal_wait_lcore(id) };
         }

@@ -37,6 +37,8 @@ pub(crate) fn smol_now() -> smoltcp::time::Instant {
 /// Listening sockets kept ahead of demand per listener: at least one rx
 /// burst of SYNs finds a socket in LISTEN before the loop refills them.
 const LISTEN_AHEAD: usize = crate::MAX_BURST;
+/// How often closing sockets are checked when no packet changed anything.
+const MAINTAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 /// First ephemeral port for active opens.
 const EPHEMERAL_START: u16 = 49152;
 
@@ -77,6 +79,7 @@ pub(crate) struct Inner {
     pub(crate) config: NetConfig,
     stats: NetStats,
     ip: Ipv4Addr,
+    last_maintain: std::time::Instant,
 }
 
 /// One core's stack, shared by that core's sockets through `Rc`.
@@ -126,8 +129,8 @@ pub(crate) fn from_endpoint(ep: smoltcp::wire::IpEndpoint) -> SocketAddr {
 
 impl NetCore {
     /// Builds the stack of a core over `device`, with the address and routes of `config`.
-    pub(crate) fn new(mut device: DpdkDevice, config: &NetConfig, seed: u64) -> io::Result<Rc<NetCore>> {
-        let (ip, prefix) = parse_cidr(&config.ip).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    pub(crate) fn new(mut device: DpdkDevice, config: &NetConfig, core: usize, seed: u64) -> io::Result<Rc<NetCore>> {
+        let (ip, prefix) = core_address(config, core)?;
         let mut ic = IfaceConfig::new(EthernetAddress(device.mac()).into());
         ic.random_seed = seed;
         let mut iface = Interface::new(ic, &mut device, smol_now());
@@ -151,6 +154,7 @@ impl NetCore {
                 config: config.clone(),
                 stats: NetStats::default(),
                 ip,
+                last_maintain: std::time::Instant::now(),
             }),
             scratch: RefCell::new(Vec::new()),
         }))
@@ -206,7 +210,9 @@ impl NetCore {
                 PollResult::SocketStateChanged => changed = true,
             }
         }
-        if changed {
+        // Sockets reach CLOSED on timers too, without sending anything: look
+        // at the closing ones now and then even when nothing changed.
+        if changed || (!inner.closing.is_empty() && inner.last_maintain.elapsed() > MAINTAIN_EVERY) {
             inner.maintain();
         }
         let sent = inner.device.flush();
@@ -266,31 +272,28 @@ impl NetCore {
     }
 }
 
-/// Most TIME-WAIT sockets kept before the oldest are reclaimed early (the
-/// same policy as Linux's `tcp_max_tw_buckets`).
-const TIME_WAIT_MAX: usize = 1024;
-
 impl Inner {
     /// Refills listen backlogs, wakes acceptors, reclaims closed sockets.
     fn maintain(&mut self) {
+        self.last_maintain = std::time::Instant::now();
         let ports: Vec<u16> = self.listeners.keys().copied().collect();
         for port in ports {
             self.maintain_listener(port);
         }
-        let mut time_wait = 0;
-        let mut i = 0;
-        while i < self.closing.len() {
-            let h = self.closing[i];
-            let state = self.sockets.get::<stcp::Socket>(h).state();
-            let done = state == stcp::State::Closed || (state == stcp::State::TimeWait && time_wait >= TIME_WAIT_MAX);
-            if state == stcp::State::TimeWait {
-                time_wait += 1;
-            }
-            if done {
-                self.closing.swap_remove(i);
+        // A socket closed by its owner is freed at CLOSED, or already at
+        // TIME-WAIT: zcnet holds no TIME-WAIT state. smoltcp finds sockets
+        // by linear search, so every socket held costs every packet, and a
+        // client closing thousands of connections a second would pay for
+        // each for 10 s. The price: if our last ACK is lost, the peer's
+        // retransmitted FIN meets a RST and its LAST-ACK ends early.
+        let sockets = &self.sockets;
+        let (done, open): (Vec<_>, Vec<_>) = self.closing.iter().partition(|&&h| {
+            matches!(sockets.get::<stcp::Socket>(h).state(), stcp::State::Closed | stcp::State::TimeWait)
+        });
+        if !done.is_empty() {
+            self.closing = open;
+            for h in done {
                 self.release(h);
-            } else {
-                i += 1;
             }
         }
     }
@@ -392,6 +395,21 @@ impl Inner {
             SocketAddr::V6(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "zcnet speaks IPv4 only")),
         }
     }
+}
+
+/// The address of core `core`: `net.core_ips[core]` if the list is given,
+/// else `net.ip`; the prefix always comes from `net.ip`.
+pub(crate) fn core_address(config: &NetConfig, core: usize) -> io::Result<(Ipv4Addr, u8)> {
+    let (ip, prefix) = parse_cidr(&config.ip).map_err(|e| err(io::ErrorKind::InvalidInput, &e))?;
+    if config.core_ips.is_empty() {
+        return Ok((ip, prefix));
+    }
+    let ip = config
+        .core_ips
+        .get(core)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| err(io::ErrorKind::InvalidInput, &format!("net.core_ips has no address for core {core}")))?;
+    Ok((ip, prefix))
 }
 
 /// Counters of the calling core's stack (inside [`crate::run`]).

@@ -1,0 +1,516 @@
+//! The harness of the end-to-end tests: a network namespace per test
+//! ([`Netns`]), a sample app started inside it behind net_tap ([`App`]), and
+//! bounded runs of kernel programs (ping, curl, Debian's python3) in it.
+//!
+//! Safety on a shared machine: all traffic stays inside namespaces created
+//! here, on 198.18.0.0/24 (the kernel side is 198.18.0.1 on `zc0`, the stack
+//! 198.18.0.2). Every child has a deadline and is ended by its PID; the
+//! namespace is deleted on drop, so also when a test panics.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The kernel side's address on `zc0`.
+pub const KERNEL_IP: &str = "198.18.0.1";
+/// The stack's address (config/tap.toml).
+pub const STACK_IP: &str = "198.18.0.2";
+/// Debian's interpreter, which has python3-scapy (not the pyenv one on PATH).
+pub const PYTHON: &str = "/usr/bin/python3";
+/// The tap interface the app creates (config/tap.toml).
+const TAP: &str = "zc0";
+/// The kernel side's MAC. net_tap gives the kernel interface the port's own
+/// MAC (02:00:c6:12:00:02); the harness changes it so the two ends of the
+/// link differ, as on a real wire.
+pub const KERNEL_MAC: &str = "02:00:c6:12:00:01";
+/// How long an app may take to create its tap interface and to listen.
+const START_LIMIT: Duration = Duration::from_secs(20);
+/// How long one `ip` command may take.
+const IP_LIMIT: Duration = Duration::from_secs(30);
+/// How long an app may take to exit after SIGTERM before it is killed.
+const STOP_LIMIT: Duration = Duration::from_secs(5);
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A name unique to this process: `zc-<pid>-<n>`.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The repository root (where Cargo.toml of the `zcnet` package lives).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `cmd` to completion within `limit`, capturing its output. On
+/// overrun the child is killed by its PID and the test fails.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    // Reader threads keep the pipes drained so the child never blocks on them.
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait().expect("try_wait") {
+            Some(status) => break status,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let stdout = out_reader.join().unwrap_or_default();
+                let stderr = err_reader.join().unwrap_or_default();
+                panic!(
+                    "{what} still running after {limit:?}; killed it\nstdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&stdout),
+                    String::from_utf8_lossy(&stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    Output { status, stdout, stderr }
+}
+
+/// Fails the test, showing everything `out` printed, unless it succeeded.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let path = std::env::temp_dir().join(unique("zcnet-e2e"));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        TempDir::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A network namespace of this test: lo up, IPv6 off. Dropping it ends any
+/// process still inside (all of them started by this test) and deletes it.
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates a fresh namespace.
+    pub fn new() -> Netns {
+        let name = unique("zc");
+        let out = run_bounded(Command::new("ip").args(["netns", "add", &name]), Duration::from_secs(10));
+        assert_success(&out, &format!("ip netns add {name}"));
+        // From here on, Drop deletes it whatever happens next.
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        // IPv6 off before the app starts, so no router solicitations or
+        // neighbour discovery reach the stack.
+        let out = ns.run(
+            "sysctl",
+            &["-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"],
+            Duration::from_secs(10),
+        );
+        assert_success(&out, "sysctl disable_ipv6");
+        ns
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ip -n NS ARGS`, which must succeed.
+    pub fn ip(&self, args: &[&str]) {
+        assert_success(&self.try_ip(args), &format!("ip -n {} {}", self.name, args.join(" ")));
+    }
+
+    /// `ip -n NS ARGS`, whatever its outcome. The bound is generous: `ip`
+    /// waits for the kernel's rtnl lock, which a busy machine (namespaces
+    /// being torn down by parallel tests) can hold for seconds.
+    pub fn try_ip(&self, args: &[&str]) -> Output {
+        run_bounded(Command::new("ip").arg("-n").arg(&self.name).args(args), IP_LIMIT)
+    }
+
+    /// A command that runs `program args` inside the namespace.
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]).args(args);
+        cmd
+    }
+
+    /// Runs `program args` in the namespace within `limit`.
+    pub fn run(&self, program: &str, args: &[&str], limit: Duration) -> Output {
+        run_bounded(&mut self.command(program, args), limit)
+    }
+
+    /// Runs a Python script (Debian's python3) in the namespace within `limit`.
+    pub fn python(&self, script: &str, limit: Duration) -> Output {
+        self.run(PYTHON, &["-u", "-c", script], limit)
+    }
+
+    /// Starts a Python script in the namespace in the background.
+    pub fn spawn_python(&self, script: &str) -> Process {
+        Process::spawn(self.command(PYTHON, &["-u", "-c", script]), "python3")
+    }
+
+    /// True if the tap interface exists in the namespace.
+    fn has_tap(&self) -> bool {
+        self.try_ip(&["link", "show", TAP]).status.success()
+    }
+
+    /// PIDs of the processes still inside the namespace.
+    fn pids(&self) -> Vec<u32> {
+        Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Default for Netns {
+    fn default() -> Self {
+        Netns::new()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Only processes this test started can be inside; normally the
+        // guards below have already ended them.
+        for pid in self.pids() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.pids().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// A background process whose stdout and stderr go to files. Dropping it
+/// sends SIGTERM (by its PID), waits up to 5 s, then SIGKILLs it.
+pub struct Process {
+    child: Option<Child>,
+    what: String,
+    _dir: TempDir,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+    /// A directory the process leaves behind empty, removed after it exits.
+    leftover_dir: Option<PathBuf>,
+}
+
+impl Process {
+    fn spawn(mut cmd: Command, what: &str) -> Process {
+        let dir = TempDir::new();
+        let stdout_path = dir.path().join("stdout");
+        let stderr_path = dir.path().join("stderr");
+        let file = |p: &Path| std::fs::File::create(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file(&stdout_path))
+            .stderr(file(&stderr_path))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
+        Process { child: Some(child), what: what.to_string(), _dir: dir, stdout_path, stderr_path, leftover_dir: None }
+    }
+
+    /// The process's ID.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// What it printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Waits up to `limit` for a stdout line that satisfies `want`; fails
+    /// the test if the process exits or the time runs out first.
+    pub fn wait_for_line(&mut self, limit: Duration, want: impl Fn(&str) -> bool) -> String {
+        self.wait_for_lines(limit, 1, want)
+    }
+
+    /// Waits up to `limit` until `count` stdout lines satisfy `want` and
+    /// returns the last of them; fails the test if the process exits or
+    /// the time runs out first.
+    pub fn wait_for_lines(&mut self, limit: Duration, count: usize, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        let found = |out: &str| out.lines().filter(|l| want(l)).nth(count.saturating_sub(1)).map(str::to_string);
+        loop {
+            if let Some(line) = found(&self.stdout()) {
+                return line;
+            }
+            if let Some(status) = self.try_status() {
+                // It may have printed the line just before exiting.
+                if let Some(line) = found(&self.stdout()) {
+                    return line;
+                }
+                panic!("{} exited ({status}) early\nstdout:\n{}\nstderr:\n{}", self.what, self.stdout(), self.stderr());
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{} printed no {count} expected line(s) within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.what,
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits up to `limit` for the process to exit by itself; on overrun
+    /// stops it (SIGTERM, then SIGKILL) and fails the test.
+    pub fn wait(mut self, limit: Duration) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_status() {
+                self.child = None;
+                return (status, self.stdout(), self.stderr());
+            }
+            if Instant::now() >= deadline {
+                let _ = self.terminate();
+                panic!(
+                    "{} still running after {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.what,
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM, waits up to 5 s for the exit, then sends SIGKILL.
+    /// Returns the exit status and whether it exited within the time.
+    fn terminate(&mut self) -> Option<(ExitStatus, bool)> {
+        let mut child = self.child.take()?;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some((status, true));
+        }
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + STOP_LIMIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some((status, true));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait().ok().map(|s| (s, false))
+    }
+
+    /// Stops the process (SIGTERM; SIGKILL after 5 s) and returns its exit
+    /// status, stdout and stderr. Fails the test if it had to be killed.
+    pub fn stop(mut self) -> (ExitStatus, String, String) {
+        let (status, in_time) = self.terminate().expect("process already reaped");
+        let (out, err) = (self.stdout(), self.stderr());
+        assert!(in_time, "{} did not exit within {STOP_LIMIT:?} of SIGTERM\nstdout:\n{out}\nstderr:\n{err}", self.what);
+        (status, out, err)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.terminate();
+        if let Some(dir) = &self.leftover_dir {
+            // remove_dir only removes an empty directory.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// A zcnet sample app running inside a namespace behind net_tap
+/// (config/tap.toml), with the kernel side of `zc0` configured.
+pub struct App {
+    process: Process,
+}
+
+impl App {
+    /// Starts `bin --config config/tap.toml args` in `ns`, configures the
+    /// kernel side of `zc0`, and waits until the app says it listens
+    /// ("core N: ... on ...").
+    pub fn start(ns: &Netns, bin: &str, args: &[&str]) -> App {
+        let started = Instant::now();
+        let mut app = App::spawn(ns, bin, args);
+        // Every worker core listens on its own queue: wait for all of them.
+        let workers = worker_cores();
+        let listening = |l: &str| l.starts_with("core ") && l.contains(" on ");
+        app.process.wait_for_lines(START_LIMIT, workers, listening);
+        eprintln!("{}: {workers} core(s) listening after {:?}", app.process.what, started.elapsed());
+        app
+    }
+
+    /// Starts the app and configures the kernel side of `zc0` as soon as
+    /// the interface appears, without waiting for the app to listen (for
+    /// client runs, which never do).
+    pub fn spawn(ns: &Netns, bin: &str, args: &[&str]) -> App {
+        let config = repo_root().join("config/tap.toml");
+        let mut cmd = ns.command(bin, &["--config", config.to_str().expect("utf-8 path")]);
+        cmd.args(args);
+        let name = Path::new(bin).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let started = Instant::now();
+        let mut process = Process::spawn(cmd, &name);
+        // EAL's runtime directory (file prefix zcnet-<pid>; `ip netns exec`
+        // execs the app, so the PID is the app's): rte_eal_cleanup empties it
+        // but leaves it behind.
+        process.leftover_dir = Some(PathBuf::from(format!("/var/run/dpdk/zcnet-{}", process.pid())));
+        // The tap interface is born inside the namespace when EAL probes it.
+        let deadline = Instant::now() + START_LIMIT;
+        while !ns.has_tap() {
+            if let Some(status) = process.try_status() {
+                panic!(
+                    "{name} exited ({status}) before creating {TAP}\nstdout:\n{}\nstderr:\n{}",
+                    process.stdout(),
+                    process.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} created no {TAP} within {START_LIMIT:?}\nstdout:\n{}\nstderr:\n{}",
+                process.stdout(),
+                process.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let tap_at = started.elapsed();
+        let kernel_cidr = format!("{KERNEL_IP}/24");
+        let steps: [&[&str]; 3] = [
+            &["link", "set", TAP, "address", KERNEL_MAC],
+            &["addr", "add", &kernel_cidr, "dev", TAP],
+            &["link", "set", TAP, "up"],
+        ];
+        for step in steps {
+            let out = ns.try_ip(step);
+            if !out.status.success() {
+                // A client run may already be over (its tap gone with it):
+                // then its own exit status and output tell the story.
+                let exiting = Instant::now() + Duration::from_secs(3);
+                while process.try_status().is_none() && Instant::now() < exiting {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                if process.try_status().is_some() {
+                    break;
+                }
+                assert_success(&out, &format!("ip -n {} {}", ns.name(), step.join(" ")));
+            }
+        }
+        // Shown when a test fails: where the start-up time went.
+        eprintln!("{name} (pid {}): {TAP} after {tap_at:?}, configured after {:?}", process.pid(), started.elapsed());
+        App { process }
+    }
+
+    /// The app's PID.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// What the app printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.process.stdout()
+    }
+
+    /// Sends SIGTERM and returns (exit status, stdout, stderr); fails the
+    /// test if the app needed SIGKILL.
+    pub fn stop(self) -> (ExitStatus, String, String) {
+        self.process.stop()
+    }
+
+    /// Waits up to `limit` for the app to exit by itself (client runs).
+    pub fn wait(self, limit: Duration) -> (ExitStatus, String, String) {
+        self.process.wait(limit)
+    }
+}
+
+/// How many worker cores config/tap.toml runs (`eal.lcores`: the first
+/// lcore is the main one, the others are workers; a single lcore works alone).
+fn worker_cores() -> usize {
+    let path = repo_root().join("config/tap.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let value = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("lcores"))
+        .filter_map(|rest| rest.trim_start().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .next()
+        .unwrap_or_else(|| "0-1".to_string()); // the stack's default
+    let count: usize = value
+        .split(',')
+        .map(|part| part.split('@').next().unwrap_or(part))
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => match (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
+                (Ok(a), Ok(b)) if b >= a => b - a + 1,
+                _ => 1,
+            },
+            None => 1,
+        })
+        .sum();
+    count.saturating_sub(1).max(1)
+}
+
+/// The value of `field: N` summed over every per-core `NetStats` line
+/// ("queue 0: NetStats { ... field: N ... }") of an app's stdout.
+pub fn net_stat(stdout: &str, field: &str) -> Option<u64> {
+    let key = format!(" {field}: ");
+    let mut total = None;
+    for line in stdout.lines().filter(|l| l.starts_with("queue ") && l.contains("NetStats")) {
+        let at = line.find(&key)? + key.len();
+        let digits: String = line[at..].chars().take_while(char::is_ascii_digit).collect();
+        *total.get_or_insert(0) += digits.parse::<u64>().ok()?;
+    }
+    total
+}
