@@ -12,7 +12,8 @@ use std::process::Command;
 const MIN_VERSION: &str = "22.11";
 /// The DPDK libraries zcnet calls into. PMDs are not linked: EAL loads them
 /// as plugins, and linking one as well would register its driver twice.
-const LIBS: &[&str] = &["rte_eal", "rte_mempool", "rte_mbuf", "rte_ethdev", "rte_ring", "rte_kvargs", "rte_net", "rte_bus_vdev"];
+const LIBS: &[&str] =
+    &["rte_eal", "rte_mempool", "rte_mbuf", "rte_ethdev", "rte_ring", "rte_kvargs", "rte_net", "rte_bus_vdev"];
 
 fn fail(what: &str) -> ! {
     eprintln!();
@@ -24,10 +25,8 @@ fn fail(what: &str) -> ! {
 }
 
 fn pkg_config(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("pkg-config")
-        .args(args)
-        .output()
-        .map_err(|e| format!("pkg-config is not installed ({e})"))?;
+    let out =
+        Command::new("pkg-config").args(args).output().map_err(|e| format!("pkg-config is not installed ({e})"))?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
@@ -60,6 +59,21 @@ fn main() {
     for lib in LIBS {
         println!("cargo:rustc-link-lib=dylib={lib}");
     }
+    // The in-memory wire needs rte_eth_from_rings from the net_ring PMD.
+    // Linking it is only safe where the library in libdir *is* the plugin
+    // EAL loads (Debian and Ubuntu symlink one to the other): the same file
+    // is loaded once. Elsewhere the wire is left out (`zcnet_no_ring_wire`).
+    println!("cargo:rustc-check-cfg=cfg(zcnet_no_ring_wire)");
+    let ring = std::path::Path::new(&libdir).join("librte_net_ring.so");
+    match std::fs::canonicalize(&ring) {
+        Ok(real) if real.to_string_lossy().contains("/pmds-") => {
+            println!("cargo:rustc-link-lib=dylib=rte_net_ring");
+        }
+        _ => {
+            println!("cargo:rustc-cfg=zcnet_no_ring_wire");
+            println!("cargo:no_ring_wire=1");
+        }
+    }
 
     // The C shim, compiled with DPDK's own flags (they include -march and
     // `-include rte_config.h`, which the inline functions need).
@@ -80,6 +94,7 @@ fn main() {
         .allowlist_function("zc_.*")
         .allowlist_type("rte_.*")
         .allowlist_var("RTE_.*")
+        .allowlist_var("RING_F_.*")
         .blocklist_function("rte_.*_inline.*")
         // Packed protocol headers that Rust cannot express; zcnet parses with smoltcp.
         .opaque_type("rte_l2tpv2_.*")

@@ -12,4 +12,5 @@
 #include <rte_ether.h>
 #include <rte_ring.h>
 #include <rte_bus_vdev.h>
+#include <rte_eth_ring.h>
 #include "shim.h"

@@ -45,3 +45,34 @@ mod tests {
         assert_eq!(rust.to_vec(), c);
     }
 }
+
+/// True when this build can make in-memory wires (`rte_eth_from_rings`).
+pub const HAS_RING_WIRE: bool = !cfg!(zcnet_no_ring_wire);
+
+/// `rte_eth_from_rings`, or `-ENOTSUP` in builds without the net_ring PMD
+/// linked (see `HAS_RING_WIRE`).
+///
+/// # Safety
+/// As `rte_eth_from_rings`: a valid name and `n` valid rings in each array.
+pub unsafe fn eth_from_rings(
+    name: *const std::os::raw::c_char,
+    rx: *const *mut rte_ring,
+    tx: *const *mut rte_ring,
+    n: u32,
+    socket: u32,
+) -> i32 {
+    #[cfg(not(zcnet_no_ring_wire))]
+    {
+        rte_eth_from_rings(name, rx, n, tx, n, socket)
+    }
+    #[cfg(zcnet_no_ring_wire)]
+    {
+        let _ = (name, rx, tx, n, socket);
+        -(libc_enotsup())
+    }
+}
+
+#[cfg(zcnet_no_ring_wire)]
+fn libc_enotsup() -> i32 {
+    95
+}

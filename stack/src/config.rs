@@ -104,6 +104,11 @@ pub struct PortConfig {
     pub mac: Option<String>,
     /// Use checksum offloads where the device offers them.
     pub checksum_offload: bool,
+    /// Not a device but an in-memory wire made of rte_rings: queue pair `i`
+    /// is cabled to queue pair `i ^ 1`, so core 0 talks to core 1 (2 to 3,
+    /// ...) with real Ethernet frames and no kernel in between. For tests
+    /// and benchmarks without a NIC; give each core an address with `net.core_ips`.
+    pub wire: bool,
 }
 
 impl Default for PortConfig {
@@ -116,6 +121,7 @@ impl Default for PortConfig {
             promiscuous: true,
             mac: None,
             checksum_offload: true,
+            wire: false,
         }
     }
 }
@@ -175,17 +181,18 @@ impl Default for RuntimeConfig {
 pub struct NetConfig {
     /// This host's address and prefix (`"198.18.0.2/24"`).
     pub ip: String,
+    /// Per-core addresses (core `i` uses `core_ips[i]` with `ip`'s prefix);
+    /// empty: every core uses `ip`. Needed on an in-memory wire.
+    pub core_ips: Vec<String>,
     /// The default gateway, if any.
     pub gateway: Option<String>,
-    /// Entries in the ARP cache.
-    pub neighbor_cache: usize,
     /// TCP settings.
     pub tcp: TcpConfig,
 }
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { ip: "198.18.0.2/24".into(), gateway: None, neighbor_cache: 1024, tcp: TcpConfig::default() }
+        NetConfig { ip: "198.18.0.2/24".into(), core_ips: Vec::new(), gateway: None, tcp: TcpConfig::default() }
     }
 }
 
@@ -327,8 +334,9 @@ impl Config {
         if let Some(gw) = &self.net.gateway {
             gw.parse::<Ipv4Addr>().map_err(|e| ConfigError::new("net.gateway", format!("{gw:?}: {e}")))?;
         }
-        if self.net.neighbor_cache < 8 {
-            return Err(ConfigError::new("net.neighbor_cache", "must be at least 8"));
+        for (i, ip) in self.net.core_ips.iter().enumerate() {
+            ip.parse::<Ipv4Addr>()
+                .map_err(|e| ConfigError::new(format!("net.core_ips[{i}]"), format!("{ip:?}: {e}")))?;
         }
         if self.net.tcp.backlog == 0 {
             return Err(ConfigError::new("net.tcp.backlog", "must be at least 1"));
@@ -342,11 +350,18 @@ impl Config {
     }
 }
 
-/// Parses EAL's lcore list syntax (`"0-3"`, `"0,2,4-5"`), in order, without duplicates.
+/// Parses EAL's lcore list syntax (`"0-3"`, `"0,2,4-5"`), in order, without
+/// duplicates. Items may map an lcore to a CPU (`"0@0,1@0,2@1"`: three
+/// lcores on two CPUs, EAL's `--lcores` syntax); the lcore ids are returned.
 pub fn parse_lcores(s: &str) -> Result<Vec<u32>, String> {
     let mut out = Vec::new();
     for part in s.split(',') {
         let part = part.trim();
+        let part = match part.split_once('@') {
+            Some((id, cpu)) if cpu.trim().parse::<u32>().is_ok() => id.trim(),
+            Some(_) => return Err(format!("{s:?}: {part:?} must be LCORE@CPU with single numbers")),
+            None => part,
+        };
         let (lo, hi) = match part.split_once('-') {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
@@ -398,7 +413,7 @@ mod tests {
     #[test]
     fn sample_configs_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-        for name in ["null.toml", "ring.toml", "tap.toml", "nic.toml"] {
+        for name in ["null.toml", "ring.toml", "tap.toml", "nic.toml", "wire.toml"] {
             Config::load(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
@@ -436,6 +451,8 @@ mod tests {
     #[test]
     fn lcores_parse_in_order() {
         assert_eq!(parse_lcores("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert_eq!(parse_lcores("0@0,1@0,2@1").unwrap(), vec![0, 1, 2]);
+        assert!(parse_lcores("0@x").is_err());
         assert!(parse_lcores("1,1").is_err());
         assert!(parse_lcores("").is_err());
     }

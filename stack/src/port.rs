@@ -18,6 +18,7 @@ use crate::mempool::Mempool;
 use crate::packet::PacketBatch;
 use std::ffi::{CStr, CString};
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -84,6 +85,64 @@ pub struct Port {
     tx_claimed: Box<[AtomicBool]>,
     // The rx queues take mbufs from these pools: keep them alive while the port is.
     _pools: Vec<Arc<Mempool>>,
+    // An in-memory wire's rings; dropped (freed) after the port is closed.
+    _rings: Rings,
+}
+
+/// The rte_rings of an in-memory wire: ring `i` carries frames to queue `i`.
+#[derive(Default)]
+struct Rings(Vec<NonNull<dpdk_sys::rte_ring>>);
+
+// SAFETY: the rings are only freed in Drop, after the port that uses them
+// is closed; the pointers are not dereferenced by Rust code.
+unsafe impl Send for Rings {}
+// SAFETY: as above; shared access never touches the rings.
+unsafe impl Sync for Rings {}
+
+impl Rings {
+    fn create(name: &str, queues: u16, size: u16) -> Result<Rings> {
+        if !dpdk_sys::HAS_RING_WIRE {
+            return Err(Error::PortCapability {
+                port: name.into(),
+                what: "this build has no in-memory wire (the net_ring PMD could not be linked)".into(),
+            });
+        }
+        let mut rings = Rings::default();
+        for q in 0..queues {
+            let cname = CString::new(format!("{name}-q{q}")).map_err(|_| Error::NoSuchPort(name.into()))?;
+            // One producer (the peer core's tx), one consumer (this core's rx).
+            let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ;
+            // SAFETY: valid name; DPDK copies it.
+            let r = unsafe { dpdk_sys::rte_ring_create(cname.as_ptr(), size as u32, -1, flags) };
+            rings.0.push(NonNull::new(r).ok_or_else(|| Error::dpdk("rte_ring_create", 0))?);
+        }
+        Ok(rings)
+    }
+
+    /// Makes the ethdev: queue `i` receives from ring `i` and sends into the
+    /// ring of queue `i ^ 1` (itself when it has no partner).
+    fn port_id(&self, name: &str) -> Result<u16> {
+        let n = self.0.len();
+        let rx: Vec<*mut dpdk_sys::rte_ring> = self.0.iter().map(|r| r.as_ptr()).collect();
+        let tx: Vec<*mut dpdk_sys::rte_ring> = (0..n).map(|i| if i ^ 1 < n { rx[i ^ 1] } else { rx[i] }).collect();
+        let cname = CString::new(name).map_err(|_| Error::NoSuchPort(name.into()))?;
+        // SAFETY: n valid rings in each array, alive until Rings drops.
+        let ret = unsafe { dpdk_sys::eth_from_rings(cname.as_ptr(), rx.as_ptr(), tx.as_ptr(), n as u32, 0) };
+        if ret < 0 {
+            return Err(Error::dpdk("rte_eth_from_rings", ret));
+        }
+        Ok(ret as u16)
+    }
+}
+
+impl Drop for Rings {
+    fn drop(&mut self) {
+        for r in self.0.drain(..) {
+            // SAFETY: created by rte_ring_create; the port using it is closed
+            // (Port::drop runs before its fields drop).
+            unsafe { dpdk_sys::rte_ring_free(r.as_ptr()) };
+        }
+    }
 }
 
 impl std::fmt::Debug for Port {
@@ -119,11 +178,12 @@ impl Port {
     /// [`Error::PortCapability`] if the device offers fewer queues.
     pub fn open(config: &PortConfig, pools: &[Arc<Mempool>]) -> Result<Arc<Port>> {
         let name = config.name.clone();
-        let id = port_id_by_name(&name)?;
         let queues = pools.len() as u16;
         if queues == 0 {
             return Err(Error::PortCapability { port: name, what: "no mempool given for its queues".into() });
         }
+        let rings = if config.wire { Rings::create(&name, queues, config.rx_desc)? } else { Rings::default() };
+        let id = if config.wire { rings.port_id(&name)? } else { port_id_by_name(&name)? };
         // SAFETY: rte_eth_dev_info is a plain C struct; zeroed is a valid
         // initial value and the call fills it.
         let mut info: dpdk_sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
@@ -240,6 +300,7 @@ impl Port {
             rx_claimed: claimed(queues),
             tx_claimed: claimed(queues),
             _pools: pools.to_vec(),
+            _rings: rings,
         }))
     }
 

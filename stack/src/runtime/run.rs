@@ -114,10 +114,10 @@ where
     };
     let device = DpdkDevice::new(rxq, txq, pool.clone(), config.runtime.burst as usize);
     let seed = (lcore.id as u64) << 32 ^ std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    let net =
-        NetCore::new(device, &config.net, seed ^ random_seed()).unwrap_or_else(|e| panic!("core {}: {e}", lcore.id));
+    let net = NetCore::new(device, &config.net, lcore.index, seed ^ random_seed())
+        .unwrap_or_else(|e| panic!("core {}: {e}", lcore.id));
     net.set_current();
-    let ip = crate::config::parse_cidr(&config.net.ip).map(|(ip, _)| ip).unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let ip = crate::net::core_address(&config.net, lcore.index).map(|(ip, _)| ip).unwrap_or(Ipv4Addr::UNSPECIFIED);
     let core = Core { lcore, cores, ip, mac: port.mac() };
     let budget = config.runtime.task_budget as usize;
     let idle_policy = config.runtime.idle;

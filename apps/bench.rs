@@ -1,0 +1,233 @@
+//! zcnet-bench: the load generator of scripts/bench.sh, on the zcnet stack.
+//!
+//! On an in-memory wire (config/wire.toml) it is a whole benchmark in one
+//! process: core 0 serves (echo on port 7, discard on 9, UDP echo on 7),
+//! core 1 is the client. With `--server ADDR` every core is a client of a
+//! server elsewhere (zcnet-echo behind a tap, say).
+//!
+//!     zcnet-bench --config config/wire.toml --scenario rr --conns 32 --secs 5
+//!
+//! It prints one `result ...` line (see apps/shared/bench.rs).
+
+#[path = "shared/bench.rs"]
+mod bench;
+#[path = "shared/servers.rs"]
+mod servers;
+
+use bench::{BenchArgs, Scenario, Tally};
+use clap::Parser;
+use servers::{DISCARD_PORT, ECHO_PORT};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use zcnet::cli::{exit_usage, CommonArgs};
+use zcnet::net::{TcpStream, UdpSocket};
+use zcnet::runtime::{spawn, timeout};
+
+/// Benchmark client (and, on a wire, server) on the zcnet stack.
+#[derive(Debug, Parser)]
+#[command(name = "zcnet-bench", version, about)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    bench: BenchArgs,
+    /// Benchmark this server instead of core 0 of an in-memory wire.
+    #[arg(long, value_name = "IP")]
+    server: Option<IpAddr>,
+}
+
+static RESULT: Mutex<Option<(Tally, f64)>> = Mutex::new(None);
+
+fn main() {
+    let args = Args::parse();
+    let config = args.common.config_or_exit();
+    let on_wire = config.effective_ports().first().is_some_and(|p| p.wire);
+    if args.server.is_none() && !on_wire {
+        exit_usage("give --server IP, or use an in-memory wire (--config config/wire.toml)");
+    }
+    let server_ip: IpAddr = match args.server {
+        Some(ip) => ip,
+        None => config.net.core_ips.first().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            exit_usage("an in-memory wire needs net.core_ips (core 0 serves, core 1 is the client)")
+        }),
+    };
+    let bench = args.bench.clone();
+    let serve_on_core0 = args.server.is_none();
+    let report = zcnet::run(&config, move |core| {
+        let bench = bench.clone();
+        async move {
+            if serve_on_core0 && core.lcore.index == 0 {
+                let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
+                spawn(servers::udp_echo(UdpSocket::bind(any(ECHO_PORT)).expect("udp bind")));
+                spawn(servers::accept_loop(any(DISCARD_PORT), servers::tcp_discard));
+                servers::accept_loop(any(ECHO_PORT), servers::tcp_echo).await;
+                return;
+            }
+            let start = Instant::now();
+            let tally = client(&bench, server_ip).await;
+            let secs = bench.secs.min(start.elapsed().as_secs_f64());
+            let mut r = RESULT.lock().unwrap_or_else(|e| e.into_inner());
+            match r.as_mut() {
+                Some((t, _)) => t.merge(&tally),
+                None => *r = Some((tally, secs)),
+            }
+            drop(r);
+            // The client is done: stop every core (the server's too).
+            zcnet::signal::request_stop();
+        }
+    })
+    .unwrap_or_else(|e| exit_usage(&e.to_string()));
+    let Some((tally, secs)) = RESULT.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        exit_usage("no client ran");
+    };
+    eprintln!("zcnet-bench: pools full at exit: {}", report.pools_full);
+    println!("{}", tally.result_line("zcnet", &args.bench, secs));
+}
+
+/// Runs `bench.conns` client tasks against `server` and adds up their tallies.
+async fn client(bench: &BenchArgs, server: IpAddr) -> Tally {
+    let warm_end = Instant::now() + bench.warmup();
+    let end = warm_end + bench.window();
+    let tasks: Vec<_> = (0..bench.conns)
+        .map(|_| {
+            let (scenario, size) = (bench.scenario, bench.size);
+            spawn(async move {
+                match scenario {
+                    Scenario::Rr => rr(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
+                    Scenario::Stream => stream(SocketAddr::new(server, DISCARD_PORT), size, warm_end, end).await,
+                    Scenario::Crr => crr(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
+                    Scenario::Udp => udp(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
+                }
+            })
+        })
+        .collect();
+    let mut total = Tally::new();
+    for t in tasks {
+        match t.await {
+            Ok(tally) => total.merge(&tally),
+            Err(_) => total.errors += 1,
+        }
+    }
+    total
+}
+
+/// Reads exactly `len` bytes, in place, discarding them.
+async fn read_n(s: &TcpStream, len: usize) -> bool {
+    let mut left = len;
+    while left > 0 {
+        match s.read_with(|b| (b.len().min(left), b.len().min(left))).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => left -= n,
+        }
+    }
+    true
+}
+
+async fn connect(addr: SocketAddr) -> Option<TcpStream> {
+    let s = TcpStream::connect(addr).await.ok()?;
+    s.set_nodelay(true);
+    Some(s)
+}
+
+async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let Some(s) = connect(addr).await else {
+        tally.errors += 1;
+        return tally;
+    };
+    let mut req = vec![0x5a; size];
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        let (r, b) = s.write_all(req).await;
+        req = b;
+        if r.is_err() || !read_n(&s, size).await {
+            tally.errors += 1;
+            break;
+        }
+        if t0 >= warm_end {
+            tally.record(t0.elapsed(), size);
+        }
+    }
+    tally
+}
+
+async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let Some(s) = connect(addr).await else {
+        tally.errors += 1;
+        return tally;
+    };
+    let chunk = bytes::Bytes::from(vec![0x5a; size.max(1)]);
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        // Bytes::clone shares the chunk: no copy on the application's side.
+        if s.write_all(chunk.clone()).await.0.is_err() {
+            tally.errors += 1;
+            break;
+        }
+        if t0 >= warm_end {
+            tally.record(t0.elapsed(), chunk.len());
+        }
+    }
+    tally
+}
+
+async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let mut req = vec![0x5a; size];
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        let Some(s) = connect(addr).await else {
+            tally.errors += 1;
+            continue;
+        };
+        let (r, b) = s.write_all(req).await;
+        req = b;
+        if r.is_err() || !read_n(&s, size).await {
+            tally.errors += 1;
+            continue;
+        }
+        drop(s); // graceful close
+        if t0 >= warm_end {
+            tally.record(t0.elapsed(), size);
+        }
+    }
+    tally
+}
+
+async fn udp(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let Ok(sock) = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))) else {
+        tally.errors += 1;
+        return tally;
+    };
+    let mut req = vec![0x5a; size];
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        let (r, b) = sock.send_to(req, addr).await;
+        req = b;
+        if r.is_err() {
+            tally.errors += 1;
+            continue;
+        }
+        match timeout(Duration::from_millis(100), sock.recv_with(|d, _| d.len())).await {
+            Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
+            Ok(Ok(_)) => {}
+            _ => tally.errors += 1,
+        }
+    }
+    tally
+}

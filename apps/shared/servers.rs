@@ -1,0 +1,71 @@
+//! The echo and discard services zcnet-echo and zcnet-bench serve, shared
+//! so that a benchmark measures exactly the sample server.
+
+use std::net::SocketAddr;
+use zcnet::net::{TcpListener, TcpStream, UdpSocket};
+use zcnet::runtime::spawn;
+
+/// The echo service (RFC 862): TCP and UDP.
+pub const ECHO_PORT: u16 = 7;
+/// The discard service (RFC 863), for one-way bulk transfers.
+pub const DISCARD_PORT: u16 = 9;
+
+/// Accepts connections on `addr` forever, serving each with `serve`.
+pub async fn accept_loop<F, Fut>(addr: SocketAddr, serve: F)
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let listener = match TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => zcnet::cli::exit_usage(&format!("tcp bind {addr}: {e}")),
+    };
+    loop {
+        if let Ok((stream, _)) = listener.accept().await {
+            spawn(serve(stream));
+        }
+    }
+}
+
+/// Echoes one connection until the peer closes its side: each read goes
+/// into an owned buffer that is then written back whole.
+pub async fn tcp_echo(stream: TcpStream) {
+    stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        buf.clear();
+        let (r, b) = stream.read(buf).await;
+        buf = b;
+        if !matches!(r, Ok(n) if n > 0) {
+            break;
+        }
+        let (r, b) = stream.write_all(buf).await;
+        buf = b;
+        if r.is_err() {
+            break;
+        }
+    }
+}
+
+/// Discards everything the peer sends (RFC 863), reading in place from the
+/// receive ring: no buffer, no copy.
+pub async fn tcp_discard(stream: TcpStream) {
+    while let Ok(n) = stream.read_with(|bytes| (bytes.len(), bytes.len())).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// Echoes datagrams back to their sender.
+pub async fn udp_echo(socket: UdpSocket) {
+    let mut buf = Vec::with_capacity(65536);
+    loop {
+        buf.clear();
+        let (r, b) = socket.recv_from(buf).await;
+        buf = b;
+        let Ok((_, from)) = r else { continue };
+        let (_, b) = socket.send_to(buf, from).await;
+        buf = b;
+    }
+}

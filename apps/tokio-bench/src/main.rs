@@ -1,0 +1,236 @@
+//! zcnet-tokio-bench: the baseline zcnet is measured against — the same
+//! scenarios as zcnet-bench (apps/shared/bench.rs), the same echo and
+//! discard server as zcnet-echo, written with tokio over the kernel's
+//! loopback. Server and client each run a single-threaded tokio runtime on
+//! one thread pinned to its own CPU, as the zcnet run pins its two cores.
+//!
+//!     zcnet-tokio-bench --scenario rr --conns 32 --secs 5 --client-cpu 0 --server-cpu 1
+
+#[path = "../../shared/bench.rs"]
+mod bench;
+
+use bench::{BenchArgs, Scenario, Tally};
+use clap::Parser;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+/// tokio-on-the-kernel benchmark: server and client in one process.
+#[derive(Debug, Parser)]
+#[command(name = "zcnet-tokio-bench", version, about)]
+struct Args {
+    #[command(flatten)]
+    bench: BenchArgs,
+    /// CPU for the client thread.
+    #[arg(long, default_value_t = 0)]
+    client_cpu: usize,
+    /// CPU for the server thread.
+    #[arg(long, default_value_t = 1)]
+    server_cpu: usize,
+}
+
+fn pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
+
+fn main() {
+    let args = Args::parse();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    // Bind before either thread starts, so the client never races the server.
+    let std_echo = std::net::TcpListener::bind(loopback).expect("bind echo");
+    let std_discard = std::net::TcpListener::bind(loopback).expect("bind discard");
+    let std_udp = std::net::UdpSocket::bind(loopback).expect("bind udp");
+    let (echo, discard, udp) =
+        (std_echo.local_addr().unwrap(), std_discard.local_addr().unwrap(), std_udp.local_addr().unwrap());
+    for s in [&std_echo, &std_discard] {
+        s.set_nonblocking(true).expect("nonblocking");
+    }
+    std_udp.set_nonblocking(true).expect("nonblocking");
+
+    let server_cpu = args.server_cpu;
+    std::thread::spawn(move || {
+        pin(server_cpu);
+        runtime().block_on(async move {
+            let echo = TcpListener::from_std(std_echo).unwrap();
+            let discard = TcpListener::from_std(std_discard).unwrap();
+            let udp = UdpSocket::from_std(std_udp).unwrap();
+            tokio::spawn(udp_echo(udp));
+            tokio::spawn(accept_loop(discard, false));
+            accept_loop(echo, true).await;
+        })
+    });
+
+    pin(args.client_cpu);
+    let bench = args.bench.clone();
+    let start = Instant::now();
+    let tally = runtime().block_on(async move {
+        let warm_end = Instant::now() + bench.warmup();
+        let end = warm_end + bench.window();
+        let tasks: Vec<_> = (0..bench.conns)
+            .map(|_| {
+                let (scenario, size) = (bench.scenario, bench.size);
+                tokio::spawn(async move {
+                    match scenario {
+                        Scenario::Rr => rr(echo, size, warm_end, end).await,
+                        Scenario::Stream => stream(discard, size, warm_end, end).await,
+                        Scenario::Crr => crr(echo, size, warm_end, end).await,
+                        Scenario::Udp => udp_rr(udp, size, warm_end, end).await,
+                    }
+                })
+            })
+            .collect();
+        let mut total = Tally::new();
+        for t in tasks {
+            match t.await {
+                Ok(tally) => total.merge(&tally),
+                Err(_) => total.errors += 1,
+            }
+        }
+        total
+    });
+    let secs = args.bench.secs.min(start.elapsed().as_secs_f64());
+    println!("{}", tally.result_line("tokio", &args.bench, secs));
+}
+
+async fn accept_loop(listener: TcpListener, echo: bool) {
+    loop {
+        if let Ok((s, _)) = listener.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut s = s;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) if echo => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    }
+}
+
+async fn udp_echo(socket: UdpSocket) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        if let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let _ = socket.send_to(&buf[..n], from).await;
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Option<TcpStream> {
+    let s = TcpStream::connect(addr).await.ok()?;
+    s.set_nodelay(true).ok()?;
+    Some(s)
+}
+
+async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let Some(mut s) = connect(addr).await else {
+        tally.errors += 1;
+        return tally;
+    };
+    let (req, mut resp) = (vec![0x5a; size], vec![0u8; size]);
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        if s.write_all(&req).await.is_err() || s.read_exact(&mut resp).await.is_err() {
+            tally.errors += 1;
+            break;
+        }
+        if t0 >= warm_end {
+            tally.record(t0.elapsed(), size);
+        }
+    }
+    tally
+}
+
+async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let Some(mut s) = connect(addr).await else {
+        tally.errors += 1;
+        return tally;
+    };
+    let chunk = vec![0x5a; size.max(1)];
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        if s.write_all(&chunk).await.is_err() {
+            tally.errors += 1;
+            break;
+        }
+        if t0 >= warm_end {
+            tally.record(t0.elapsed(), chunk.len());
+        }
+    }
+    tally
+}
+
+async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let (req, mut resp) = (vec![0x5a; size], vec![0u8; size]);
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        let Some(mut s) = connect(addr).await else {
+            tally.errors += 1;
+            continue;
+        };
+        if s.write_all(&req).await.is_err() || s.read_exact(&mut resp).await.is_err() {
+            tally.errors += 1;
+            continue;
+        }
+        drop(s);
+        if t0 >= warm_end {
+            tally.record(t0.elapsed(), size);
+        }
+    }
+    tally
+}
+
+async fn udp_rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let Ok(sock) = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await else {
+        tally.errors += 1;
+        return tally;
+    };
+    let (req, mut resp) = (vec![0x5a; size], vec![0u8; 65536]);
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        if sock.send_to(&req, addr).await.is_err() {
+            tally.errors += 1;
+            continue;
+        }
+        match tokio::time::timeout(Duration::from_millis(100), sock.recv_from(&mut resp)).await {
+            Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
+            Ok(Ok(_)) => {}
+            _ => tally.errors += 1,
+        }
+    }
+    tally
+}
