@@ -26,7 +26,7 @@ pub struct CommonArgs {
     /// Run without hugepages (anonymous memory).
     #[arg(long)]
     pub no_huge: bool,
-    /// EAL --file-prefix (default zcnet-<pid>).
+    /// EAL --file-prefix (default `zcnet-<pid>`).
     #[arg(long, value_name = "PREFIX")]
     pub file_prefix: Option<String>,
     /// mbufs per core's pool.

@@ -16,6 +16,8 @@ const NEVER: u8 = 0;
 const STARTING: u8 = 1;
 const RUNNING: u8 = 2;
 const CLEANED: u8 = 3;
+/// DPDK 22.11 keeps state after a rejected init: it cannot be retried.
+const FAILED: u8 = 4;
 static STATE: AtomicU8 = AtomicU8::new(NEVER);
 
 /// Pointers (as integers) of the mempools that have not been freed; EAL is
@@ -117,8 +119,16 @@ impl Eal {
     /// was initialised before in this process, and with [`Error::EalInit`]
     /// (carrying `rte_errno`'s text) if EAL refuses the arguments.
     pub fn init(config: &EalConfig) -> Result<Eal> {
-        if STATE.compare_exchange(NEVER, STARTING, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            return Err(Error::EalAlreadyInitialised);
+        match STATE.compare_exchange(NEVER, STARTING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {}
+            Err(FAILED) => {
+                return Err(Error::EalInit {
+                    reason: "an earlier EAL init in this process failed, and DPDK cannot retry it: start a new process"
+                        .into(),
+                    args: String::new(),
+                })
+            }
+            Err(_) => return Err(Error::EalAlreadyInitialised),
         }
         match Self::init_inner(config) {
             Ok(eal) => {
@@ -126,7 +136,9 @@ impl Eal {
                 Ok(eal)
             }
             Err(e) => {
-                STATE.store(NEVER, Ordering::Release);
+                // Errors found before rte_eal_init ran leave DPDK untouched.
+                let touched = matches!(&e, Error::EalInit { args, .. } if !args.is_empty());
+                STATE.store(if touched { FAILED } else { NEVER }, Ordering::Release);
                 Err(e)
             }
         }

@@ -29,6 +29,9 @@ const TX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
 const TX_OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
 const TX_OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
 const TX_OFFLOAD_MBUF_FAST_FREE: u64 = 1 << 16;
+/// Most bursts `RxQueue::drain` reads: enough for any ring (64 x 1024
+/// packets), and an end for devices that generate packets forever.
+const DRAIN_BURSTS: usize = 1024;
 
 /// The checksum offloads a started port actually uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -479,20 +482,23 @@ impl RxQueue {
         }
     }
 
-    /// Receives and frees everything waiting in the queue; returns how many
-    /// packets that was. Loopback devices such as net_ring keep packets in
-    /// their rings across a stop, so a clean shutdown drains them.
+    /// Receives and frees what is waiting in the queue (at most
+    /// `DRAIN_BURSTS` bursts); returns how many packets that was. Loopback
+    /// devices such as net_ring keep packets in their rings across a stop,
+    /// so a clean shutdown drains them.
     pub fn drain(&mut self) -> usize {
         let mut batch = PacketBatch::new();
         let mut total = 0;
-        loop {
+        // Bounded: a source device (net_null) never runs dry.
+        for _ in 0..DRAIN_BURSTS {
             let n = self.rx_burst(&mut batch, crate::MAX_BURST);
             batch.clear();
             if n == 0 {
-                return total;
+                break;
             }
             total += n;
         }
+        total
     }
 
     /// The port this queue belongs to.

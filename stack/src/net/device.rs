@@ -98,6 +98,16 @@ impl DpdkDevice {
         self.rx.len()
     }
 
+    /// The next received frame, not yet consumed.
+    pub(crate) fn peek_rx(&self) -> Option<&Packet> {
+        self.rx.as_slice().first()
+    }
+
+    /// Drops the next received frame (the stack refused it before smoltcp).
+    pub(crate) fn drop_rx(&mut self) {
+        drop(self.rx.pop());
+    }
+
     /// Takes the next received frame out of the device, bypassing smoltcp
     /// (for the datagram and raw-frame fast paths).
     pub fn take_rx(&mut self) -> Option<Packet> {

@@ -34,9 +34,11 @@ pub(crate) fn smol_now() -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(base.elapsed().as_micros() as i64)
 }
 
-/// Listening sockets kept ahead of demand per listener: at least one rx
-/// burst of SYNs finds a socket in LISTEN before the loop refills them.
-const LISTEN_AHEAD: usize = crate::MAX_BURST;
+/// Listening sockets kept ready per listener. Few, because smoltcp scans
+/// every socket for every packet; a burst of SYNs is absorbed by
+/// `Inner::admit_syn`, which adds a socket for each SYN while the backlog
+/// has room.
+const LISTEN_AHEAD: usize = 4;
 /// How often closing sockets are checked when no packet changed anything.
 const MAINTAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 /// First ephemeral port for active opens.
@@ -54,12 +56,17 @@ pub struct NetStats {
     pub dropped_before_accept: u64,
     /// Connections accepted.
     pub accepted: u64,
+    /// SYNs dropped because the listener's backlog was full (the client
+    /// retries; nothing is reset).
+    pub syn_backlog_full: u64,
     /// Sockets reclaimed after closing.
     pub reclaimed: u64,
 }
 
 pub(crate) struct Listener {
     backlog: usize,
+    /// Sockets of `pending` in LISTEN, as last counted (minus SYNs admitted since).
+    listening: usize,
     /// Sockets of this listener not yet accepted, in arrival order.
     pending: VecDeque<SocketHandle>,
     waker: Option<Waker>,
@@ -183,6 +190,12 @@ impl NetCore {
         let now = smol_now();
         let mut changed = false;
         loop {
+            if let Some(port) = inner.device.peek_rx().and_then(|p| syn_port(p.data(), inner.ip)) {
+                if !inner.admit_syn(port) {
+                    inner.device.drop_rx();
+                    continue;
+                }
+            }
             match inner.iface.poll_ingress_single(now, &mut inner.device, &mut inner.sockets) {
                 PollIngressSingleResult::None => break,
                 PollIngressSingleResult::PacketProcessed => {}
@@ -322,7 +335,8 @@ impl Inner {
             }
         });
         let in_progress = l.pending.len() - listening;
-        let want = LISTEN_AHEAD.min(l.backlog.saturating_sub(in_progress)).max(1);
+        let want = LISTEN_AHEAD.min(l.backlog.saturating_sub(in_progress));
+        l.listening = listening.max(want);
         let mut new = Vec::new();
         for _ in listening..want {
             let mut s = tcp_socket(&self.config);
@@ -345,6 +359,31 @@ impl Inner {
         if let Some(w) = waker {
             w.wake();
         }
+    }
+
+    /// Makes sure a SYN to listening port `port` finds a socket in LISTEN:
+    /// adds one if none is left and the backlog has room. Returns false if
+    /// the SYN must be dropped (backlog full) — silently, so the client
+    /// retries later instead of seeing a reset.
+    fn admit_syn(&mut self, port: u16) -> bool {
+        let Some(l) = self.listeners.get_mut(&port) else { return true };
+        if l.listening > 0 {
+            l.listening -= 1;
+            return true;
+        }
+        if l.pending.len() >= l.backlog {
+            self.stats.syn_backlog_full += 1;
+            return false;
+        }
+        let mut s = tcp_socket(&self.config);
+        if s.listen(port).is_err() {
+            return true;
+        }
+        let h = self.sockets.add(s);
+        if let Some(l) = self.listeners.get_mut(&port) {
+            l.pending.push_back(h);
+        }
+        true
     }
 
     fn remove_listener(&mut self, port: u16) {
@@ -395,6 +434,23 @@ impl Inner {
             SocketAddr::V6(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "zcnet speaks IPv4 only")),
         }
     }
+}
+
+/// The destination port of `frame` if it is a TCP SYN (without ACK) to
+/// `ip`. Parsed with smoltcp's checked views: malformed frames give `None`
+/// and are left to smoltcp, which drops and counts them.
+fn syn_port(frame: &[u8], ip: Ipv4Addr) -> Option<u16> {
+    use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ipv4 = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ipv4.dst_addr() != ip || ipv4.next_header() != IpProtocol::Tcp || ipv4.more_frags() || ipv4.frag_offset() != 0 {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ipv4.payload()).ok()?;
+    (tcp.syn() && !tcp.ack()).then(|| tcp.dst_port())
 }
 
 /// The address of core `core`: `net.core_ips[core]` if the list is given,

@@ -23,11 +23,11 @@ use std::time::Duration;
 ///
 /// ```no_run
 /// # async fn example() -> std::io::Result<()> {
-/// use zcnet::net::TcpListener;
+/// use zcnet_stack::net::TcpListener;
 /// let listener = TcpListener::bind("0.0.0.0:7".parse().unwrap())?;
 /// loop {
 ///     let (stream, peer) = listener.accept().await?;
-///     zcnet::runtime::spawn(async move {
+///     zcnet_stack::runtime::spawn(async move {
 ///         let mut buf = Vec::with_capacity(4096);
 ///         loop {
 ///             buf.clear();
@@ -71,7 +71,10 @@ impl TcpListener {
             if inner.listeners.contains_key(&port) {
                 return Err(err(io::ErrorKind::AddrInUse, "a listener is already bound to this port"));
             }
-            inner.listeners.insert(port, Listener { backlog: backlog.max(1), pending: VecDeque::new(), waker: None });
+            inner.listeners.insert(
+                port,
+                Listener { backlog: backlog.max(1), listening: 0, pending: VecDeque::new(), waker: None },
+            );
             inner.maintain_listener(port);
             port
         };

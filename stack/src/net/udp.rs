@@ -19,7 +19,7 @@ const QUEUE_BYTES: usize = 256 * 1024;
 ///
 /// ```no_run
 /// # async fn example() -> std::io::Result<()> {
-/// use zcnet::net::UdpSocket;
+/// use zcnet_stack::net::UdpSocket;
 /// let socket = UdpSocket::bind("0.0.0.0:7".parse().unwrap())?;
 /// loop {
 ///     // Echo in place: the datagram is lent from the receive ring, and the
