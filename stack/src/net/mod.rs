@@ -34,6 +34,8 @@ pub(crate) fn smol_now() -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(base.elapsed().as_micros() as i64)
 }
 
+/// CLOSED sockets kept for reuse per core.
+const FREE_TCP_MAX: usize = 256;
 /// Listening sockets kept ready per listener. Few, because smoltcp scans
 /// every socket for every packet; a burst of SYNs is absorbed by
 /// `Inner::admit_syn`, which adds a socket for each SYN while the backlog
@@ -49,7 +51,7 @@ const EPHEMERAL_START: u16 = 49152;
 pub struct NetStats {
     /// The device's counters.
     pub device: DeviceStats,
-    /// TCP sockets currently allocated (listening, open or closing).
+    /// TCP sockets in use (listening, open or closing; not the free ones).
     pub tcp_sockets: usize,
     /// Connections reset or closed before `accept()` took them; their
     /// places were refilled.
@@ -80,7 +82,12 @@ pub(crate) struct Inner {
     /// Sockets whose owner dropped them: closing gracefully, reclaimed at CLOSED
     /// (or TIME-WAIT once too many are waiting).
     closing: Vec<SocketHandle>,
+    /// Local ports of active opens, by socket, until the socket is released.
+    client_ports: HashMap<SocketHandle, u16>,
     used_ports: HashSet<u16>,
+    /// CLOSED TCP sockets kept for reuse: reopening one costs no allocation
+    /// and no zeroing of its two buffers.
+    free_tcp: Vec<SocketHandle>,
     udp_ports: HashSet<u16>,
     next_port: u16,
     pub(crate) config: NetConfig,
@@ -155,7 +162,9 @@ impl NetCore {
                 device,
                 listeners: HashMap::new(),
                 closing: Vec::new(),
+                client_ports: HashMap::new(),
                 used_ports: HashSet::new(),
+                free_tcp: Vec::new(),
                 udp_ports: HashSet::new(),
                 next_port: EPHEMERAL_START + (seed % 1000) as u16,
                 config: config.clone(),
@@ -244,7 +253,8 @@ impl NetCore {
         let inner = self.inner.borrow();
         let mut s = inner.stats;
         s.device = inner.device.stats();
-        s.tcp_sockets = inner.sockets.iter().filter(|(_, s)| matches!(s, smoltcp::socket::Socket::Tcp(_))).count();
+        let tcp = inner.sockets.iter().filter(|(_, s)| matches!(s, smoltcp::socket::Socket::Tcp(_))).count();
+        s.tcp_sockets = tcp - inner.free_tcp.len();
         s
     }
 
@@ -281,6 +291,7 @@ impl NetCore {
         }
         inner.listeners.clear();
         inner.closing.clear();
+        inner.free_tcp.clear();
         inner.device.drain();
     }
 }
@@ -337,24 +348,13 @@ impl Inner {
         let in_progress = l.pending.len() - listening;
         let want = LISTEN_AHEAD.min(l.backlog.saturating_sub(in_progress));
         l.listening = listening.max(want);
-        let mut new = Vec::new();
-        for _ in listening..want {
-            let mut s = tcp_socket(&self.config);
-            if s.listen(port).is_ok() {
-                new.push(s);
-            }
-        }
         let waker = if ready { l.waker.take() } else { None };
-        for s in new {
-            let h = self.sockets.add(s);
-            if let Some(l) = self.listeners.get_mut(&port) {
-                l.pending.push_back(h);
-            }
+        for _ in listening..want {
+            self.add_listen_socket(port);
         }
         self.stats.dropped_before_accept += dropped.len() as u64;
         for h in dropped {
-            self.sockets.remove(h);
-            self.stats.reclaimed += 1;
+            self.release(h);
         }
         if let Some(w) = waker {
             w.wake();
@@ -375,15 +375,36 @@ impl Inner {
             self.stats.syn_backlog_full += 1;
             return false;
         }
-        let mut s = tcp_socket(&self.config);
-        if s.listen(port).is_err() {
-            return true;
-        }
-        let h = self.sockets.add(s);
-        if let Some(l) = self.listeners.get_mut(&port) {
-            l.pending.push_back(h);
-        }
+        self.add_listen_socket(port);
         true
+    }
+
+    /// A TCP socket in CLOSED, reused from the free list when there is one
+    /// (with its options back at their defaults) or freshly allocated.
+    pub(crate) fn tcp_socket(&mut self) -> SocketHandle {
+        if let Some(h) = self.free_tcp.pop() {
+            let s = self.sockets.get_mut::<stcp::Socket>(h);
+            s.set_nagle_enabled(true);
+            s.set_keep_alive(None);
+            s.set_timeout(None);
+            s.set_ack_delay(Some(smoltcp::time::Duration::from_millis(10)));
+            s.set_hop_limit(None);
+            return h;
+        }
+        self.sockets.add(tcp_socket(&self.config))
+    }
+
+    /// Adds a socket in LISTEN on `port` to that port's listener.
+    fn add_listen_socket(&mut self, port: u16) {
+        let h = self.tcp_socket();
+        if self.sockets.get_mut::<stcp::Socket>(h).listen(port).is_err() {
+            self.release(h);
+            return;
+        }
+        match self.listeners.get_mut(&port) {
+            Some(l) => l.pending.push_back(h),
+            None => self.release(h),
+        }
     }
 
     fn remove_listener(&mut self, port: u16) {
@@ -391,7 +412,8 @@ impl Inner {
             for h in l.pending {
                 let s = self.sockets.get_mut::<stcp::Socket>(h);
                 if s.state() == stcp::State::Listen {
-                    self.sockets.remove(h);
+                    s.abort();
+                    self.release(h);
                 } else {
                     s.abort();
                     self.closing.push(h);
@@ -400,22 +422,30 @@ impl Inner {
         }
     }
 
-    /// Removes a socket and frees its local port.
-    fn release(&mut self, h: SocketHandle) {
-        let s = self.sockets.remove(h);
-        if let smoltcp::socket::Socket::Tcp(t) = &s {
-            if let Some(ep) = t.local_endpoint() {
-                self.used_ports.remove(&ep.port);
-            }
+    /// Frees a TCP socket's local port and puts it back to CLOSED, on the
+    /// free list for reuse (or out of the set when the list is full).
+    pub(crate) fn release(&mut self, h: SocketHandle) {
+        if let Some(port) = self.client_ports.remove(&h) {
+            self.used_ports.remove(&port);
+        }
+        // CLOSED or TIME-WAIT here; abort only sets the state (smoltcp
+        // forgets the connection when the socket is reopened).
+        self.sockets.get_mut::<stcp::Socket>(h).abort();
+        if self.free_tcp.len() < FREE_TCP_MAX {
+            self.free_tcp.push(h);
+        } else {
+            self.sockets.remove(h);
         }
         self.stats.reclaimed += 1;
     }
 
-    /// A free ephemeral port.
-    fn ephemeral_port(&mut self, taken: &HashSet<u16>) -> io::Result<u16> {
+    /// A free ephemeral port: not used by an active open (TCP) or a bound
+    /// UDP socket, and not a listening port.
+    fn ephemeral_port(&mut self, udp: bool) -> io::Result<u16> {
         for _ in 0..(u16::MAX - EPHEMERAL_START) {
             let p = self.next_port;
             self.next_port = if p == u16::MAX { EPHEMERAL_START } else { p + 1 };
+            let taken = if udp { &self.udp_ports } else { &self.used_ports };
             if !taken.contains(&p) && !self.listeners.contains_key(&p) {
                 return Ok(p);
             }

@@ -2,7 +2,7 @@
 //! I/O (`read`, `write`, ...) and lent-buffer I/O (`read_with`,
 //! `write_with`) that works in place in the socket's rings.
 
-use super::{current, err, from_endpoint, tcp_socket, to_endpoint, BufResult, IoBuf, IoBufMut, Listener, NetCore};
+use super::{current, err, from_endpoint, to_endpoint, BufResult, IoBuf, IoBufMut, Listener, NetCore};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
 use std::cell::Cell;
@@ -65,7 +65,7 @@ impl TcpListener {
             let inner = &mut *guard;
             inner.check_local(&addr)?;
             let port = match addr.port() {
-                0 => inner.ephemeral_port(&inner.used_ports.clone())?,
+                0 => inner.ephemeral_port(false)?,
                 p => p,
             };
             if inner.listeners.contains_key(&port) {
@@ -559,13 +559,16 @@ impl TcpStream {
         let (handle, local) = {
             let mut guard = net.inner.borrow_mut();
             let inner = &mut *guard;
-            let taken = inner.used_ports.clone();
-            let port = inner.ephemeral_port(&taken)?;
-            let mut s = tcp_socket(&inner.config);
-            s.connect(inner.iface.context(), remote, port)
-                .map_err(|e| err(io::ErrorKind::InvalidInput, &format!("connect: {e}")))?;
+            let port = inner.ephemeral_port(false)?;
+            let h = inner.tcp_socket();
+            let s = inner.sockets.get_mut::<tcp::Socket>(h);
+            if let Err(e) = s.connect(inner.iface.context(), remote, port) {
+                inner.release(h);
+                return Err(err(io::ErrorKind::InvalidInput, &format!("connect: {e}")));
+            }
             inner.used_ports.insert(port);
-            (inner.sockets.add(s), SocketAddr::from((inner.ip, port)))
+            inner.client_ports.insert(h, port);
+            (h, SocketAddr::from((inner.ip, port)))
         };
         let stream = TcpStream::from_handle(net, handle, local, addr);
         let established = poll_fn(|cx| {

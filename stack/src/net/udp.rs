@@ -54,10 +54,7 @@ impl UdpSocket {
             let inner = &mut *guard;
             inner.check_local(&addr)?;
             let port = match addr.port() {
-                0 => {
-                    let taken = inner.udp_ports.clone();
-                    inner.ephemeral_port(&taken)?
-                }
+                0 => inner.ephemeral_port(true)?,
                 p => p,
             };
             if inner.udp_ports.contains(&port) {
