@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use zcnet::cli::{exit_usage, CommonArgs};
-use zcnet::net::{TcpListener, TcpStream, UdpSocket};
+use zcnet::net::{RawSocket, TcpListener, TcpStream, UdpSocket};
 use zcnet::runtime::{sleep, spawn, timeout};
 
 /// TCP and UDP echo servers.
@@ -37,6 +37,19 @@ struct Args {
     /// that dropping a read future loses no byte).
     #[arg(long)]
     cancel_reads: bool,
+    /// Server: echo UDP with no copy: each datagram goes back out in the
+    /// mbuf it arrived in.
+    #[arg(long)]
+    udp_zero_copy: bool,
+    /// Server: also echo raw Ethernet frames of this EtherType (e.g. 0x88b5),
+    /// MAC addresses swapped, in the same mbuf.
+    #[arg(long, value_name = "ETHERTYPE", value_parser = parse_ethertype)]
+    raw_ethertype: Option<u16>,
+}
+
+fn parse_ethertype(s: &str) -> Result<u16, String> {
+    let t = s.trim_start_matches("0x");
+    u16::from_str_radix(t, 16).map_err(|_| format!("{s:?} is not a hexadecimal EtherType like 0x88b5"))
 }
 
 fn main() {
@@ -44,6 +57,7 @@ fn main() {
     let config = args.common.config_or_exit();
     let (port, duration, connect, send, cancel_reads) =
         (args.port, args.duration, args.connect, args.send, args.cancel_reads);
+    let (udp_zero_copy, raw_ethertype) = (args.udp_zero_copy, args.raw_ethertype);
     let report = zcnet::run(&config, move |core| async move {
         if let Some(secs) = duration {
             spawn(async move {
@@ -61,7 +75,16 @@ fn main() {
         println!("core {} (queue {}): echo on {}:{port} (tcp, udp)", core.lcore.id, core.lcore.index, core.ip);
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
         let udp = UdpSocket::bind(addr).unwrap_or_else(|e| exit_usage(&format!("udp bind {addr}: {e}")));
-        spawn(udp_echo(udp));
+        if udp_zero_copy {
+            spawn(udp_echo_zero_copy(udp));
+        } else {
+            spawn(udp_echo(udp));
+        }
+        if let Some(ethertype) = raw_ethertype {
+            let raw =
+                RawSocket::bind(ethertype, None).unwrap_or_else(|e| exit_usage(&format!("raw {ethertype:#x}: {e}")));
+            spawn(raw_echo(raw));
+        }
         let listener = TcpListener::bind(addr).unwrap_or_else(|e| exit_usage(&format!("tcp bind {addr}: {e}")));
         loop {
             match listener.accept().await {
@@ -162,6 +185,25 @@ async fn client(server: SocketAddr, len: usize) -> bool {
     let ok = sent_ok && back == expected;
     println!("client: sent {len} received {} {}", back.len(), if ok { "ok" } else { "MISMATCH" });
     ok
+}
+
+/// Echoes datagrams with no copy: the received mbuf is turned around.
+async fn udp_echo_zero_copy(socket: UdpSocket) {
+    while let Ok(datagram) = socket.recv_packet().await {
+        let _ = socket.reply(datagram);
+    }
+}
+
+/// Echoes raw frames: MAC addresses swapped in place, same mbuf.
+async fn raw_echo(raw: RawSocket) {
+    while let Ok(mut frame) = raw.recv().await {
+        let d = frame.data_mut();
+        if d.len() >= 12 {
+            let (dst, src) = d.split_at_mut(6);
+            dst.swap_with_slice(&mut src[..6]);
+            let _ = raw.send(frame);
+        }
+    }
 }
 
 /// Echoes datagrams back to their sender.

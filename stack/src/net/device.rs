@@ -161,6 +161,16 @@ impl DpdkDevice {
         }
     }
 
+    /// The interface MTU.
+    pub(crate) fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// The checksums the NIC fills on transmit.
+    pub(crate) fn tx_offload(&self) -> TxOffload {
+        self.tx.offload
+    }
+
     /// The port's MAC address.
     pub fn mac(&self) -> [u8; 6] {
         self.rxq.port().mac()

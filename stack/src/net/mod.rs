@@ -6,12 +6,16 @@
 
 mod buf;
 mod checksum;
+mod datagram;
 mod device;
+mod raw;
 mod tcp;
 mod udp;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
+pub use datagram::{Datagram, DatagramStats, HEADERS_LEN};
 pub use device::{DeviceStats, DpdkDevice};
+pub use raw::RawSocket;
 pub use tcp::{TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
 pub use udp::UdpSocket;
 
@@ -61,9 +65,22 @@ pub struct NetStats {
     /// SYNs dropped because the listener's backlog was full (the client
     /// retries; nothing is reset).
     pub syn_backlog_full: u64,
+    /// The zero-copy datagram path.
+    pub datagrams: DatagramStats,
     /// Sockets reclaimed after closing.
     pub reclaimed: u64,
 }
+
+/// Datagrams received for one bound UDP port, waiting for `recv`.
+pub(crate) struct UdpQueue {
+    datagrams: VecDeque<Datagram>,
+    waker: Option<Waker>,
+}
+
+/// Datagrams queued per UDP socket before new ones are dropped (counted).
+const UDP_QUEUE: usize = 512;
+/// Neighbors remembered for the datagram send path.
+const NEIGHBORS_MAX: usize = 1024;
 
 pub(crate) struct Listener {
     backlog: usize,
@@ -88,7 +105,15 @@ pub(crate) struct Inner {
     /// CLOSED TCP sockets kept for reuse: reopening one costs no allocation
     /// and no zeroing of its two buffers.
     free_tcp: Vec<SocketHandle>,
-    udp_ports: HashSet<u16>,
+    /// Raw sockets by EtherType, with their frames.
+    raw_queues: HashMap<u16, raw::RawQueue>,
+    /// Bound UDP ports and the datagrams waiting for their sockets.
+    udp_queues: HashMap<u16, UdpQueue>,
+    /// MAC addresses of on-link hosts, learned from datagrams they sent.
+    neighbors: HashMap<Ipv4Addr, [u8; 6]>,
+    ip_ident: u16,
+    prefix: u8,
+    gateway: Option<Ipv4Addr>,
     next_port: u16,
     pub(crate) config: NetConfig,
     stats: NetStats,
@@ -165,7 +190,12 @@ impl NetCore {
                 client_ports: HashMap::new(),
                 used_ports: HashSet::new(),
                 free_tcp: Vec::new(),
-                udp_ports: HashSet::new(),
+                udp_queues: HashMap::new(),
+                raw_queues: HashMap::new(),
+                neighbors: HashMap::with_capacity(NEIGHBORS_MAX),
+                ip_ident: seed as u16,
+                prefix,
+                gateway: config.gateway.as_ref().and_then(|g| g.parse().ok()),
                 next_port: EPHEMERAL_START + (seed % 1000) as u16,
                 config: config.clone(),
                 stats: NetStats::default(),
@@ -199,10 +229,30 @@ impl NetCore {
         let now = smol_now();
         let mut changed = false;
         loop {
-            if let Some(port) = inner.device.peek_rx().and_then(|p| syn_port(p.data(), inner.ip)) {
-                if !inner.admit_syn(port) {
-                    inner.device.drop_rx();
+            if let Some(frame) = inner.device.peek_rx().map(|p| p.data()) {
+                if !inner.raw_queues.is_empty() {
+                    let claimed = raw::ethertype(frame).and_then(|t| {
+                        let q = inner.raw_queues.get(&t)?;
+                        q.dst_mac.is_none_or(|m| frame[..6] == m).then_some(t)
+                    });
+                    if let Some(t) = claimed {
+                        if let (Some(packet), Some(q)) = (inner.device.take_rx(), inner.raw_queues.get_mut(&t)) {
+                            q.push(packet);
+                        }
+                        continue;
+                    }
+                }
+                if let Some(port) = udp_port(frame, inner.ip).filter(|p| inner.udp_queues.contains_key(p)) {
+                    if let Some(packet) = inner.device.take_rx() {
+                        inner.deliver_datagram(port, packet);
+                    }
                     continue;
+                }
+                if let Some(port) = syn_port(frame, inner.ip) {
+                    if !inner.admit_syn(port) {
+                        inner.device.drop_rx();
+                        continue;
+                    }
                 }
             }
             match inner.iface.poll_ingress_single(now, &mut inner.device, &mut inner.sockets) {
@@ -361,6 +411,55 @@ impl Inner {
         }
     }
 
+    /// Queues a datagram the application built for the next tx burst.
+    fn queue_datagram(&mut self, packet: Packet) -> io::Result<()> {
+        match self.device.queue_tx(packet) {
+            Ok(()) => {
+                self.stats.datagrams.sent += 1;
+                Ok(())
+            }
+            Err(_dropped) => Err(err(io::ErrorKind::WouldBlock, "transmit queue full; the datagram was dropped")),
+        }
+    }
+
+    /// The datagram fast path: validates a UDP frame for bound port `port`
+    /// and queues it for its socket, or drops and counts it.
+    fn deliver_datagram(&mut self, port: u16, packet: Packet) {
+        let stats = &mut self.stats.datagrams;
+        let dgram = match datagram::parse(packet) {
+            Ok(d) => d,
+            Err((why, _packet)) => {
+                stats.count(why);
+                return;
+            }
+        };
+        let Some(q) = self.udp_queues.get_mut(&port) else { return };
+        if q.datagrams.len() >= UDP_QUEUE {
+            stats.queue_full += 1;
+            return;
+        }
+        if let SocketAddr::V4(src) = dgram.source() {
+            if self.neighbors.len() >= NEIGHBORS_MAX && !self.neighbors.contains_key(src.ip()) {
+                self.neighbors.clear();
+            }
+            self.neighbors.insert(*src.ip(), dgram.source_mac());
+        }
+        stats.delivered += 1;
+        q.datagrams.push_back(dgram);
+        if let Some(w) = q.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// The MAC address to send to `to` through, if known: the host itself
+    /// when it is on-link, else the gateway.
+    fn next_hop_mac(&self, to: Ipv4Addr) -> Option<[u8; 6]> {
+        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) };
+        let on_link = u32::from(to) & mask == u32::from(self.ip) & mask;
+        let hop = if on_link { to } else { self.gateway? };
+        self.neighbors.get(&hop).copied()
+    }
+
     /// Makes sure a SYN to listening port `port` finds a socket in LISTEN:
     /// adds one if none is left and the backlog has room. Returns false if
     /// the SYN must be dropped (backlog full) — silently, so the client
@@ -445,8 +544,8 @@ impl Inner {
         for _ in 0..(u16::MAX - EPHEMERAL_START) {
             let p = self.next_port;
             self.next_port = if p == u16::MAX { EPHEMERAL_START } else { p + 1 };
-            let taken = if udp { &self.udp_ports } else { &self.used_ports };
-            if !taken.contains(&p) && !self.listeners.contains_key(&p) {
+            let taken = if udp { self.udp_queues.contains_key(&p) } else { self.used_ports.contains(&p) };
+            if !taken && !self.listeners.contains_key(&p) {
                 return Ok(p);
             }
         }
@@ -465,6 +564,9 @@ impl Inner {
         }
     }
 }
+
+use crate::packet::Packet;
+use datagram::udp_port;
 
 /// The destination port of `frame` if it is a TCP SYN (without ACK) to
 /// `ip`. Parsed with smoltcp's checked views: malformed frames give `None`

@@ -1,0 +1,265 @@
+//! The zero-copy datagram path: UDP packets for a bound socket are taken
+//! off the rx burst before smoltcp sees them, validated once with
+//! smoltcp's `wire` views, and handed to the application as [`Datagram`]s —
+//! the very mbuf the NIC filled. Replies and new datagrams are built in
+//! place in an mbuf's headroom and queued for `tx_burst` as they are.
+//!
+//! What the fast path refuses (IP options, fragments, bad checksums,
+//! truncated or lying headers) is dropped and counted, never mis-parsed.
+
+use super::checksum::{prepare_tx_offload, TxOffload};
+use crate::packet::{ChecksumStatus, Packet};
+use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, UdpPacket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+/// Ethernet + IPv4 (no options) + UDP header bytes.
+pub const HEADERS_LEN: usize = 14 + 20 + 8;
+const ETH: usize = 14;
+const IP: usize = 20;
+
+/// Why the fast path dropped a UDP frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Headers truncated or lengths that do not add up.
+    Malformed,
+    /// IPv4 header or UDP checksum wrong.
+    BadChecksum,
+    /// A fragment (zcnet does not reassemble on the fast path).
+    Fragment,
+    /// The IPv4 header carries options.
+    IpOptions,
+}
+
+/// Counters of the datagram fast path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DatagramStats {
+    /// Datagrams delivered to sockets.
+    pub delivered: u64,
+    /// Dropped: truncated headers or lengths that lie.
+    pub malformed: u64,
+    /// Dropped: bad IPv4 or UDP checksum.
+    pub bad_checksum: u64,
+    /// Dropped: IPv4 fragments.
+    pub fragments: u64,
+    /// Dropped: IPv4 options.
+    pub ip_options: u64,
+    /// Dropped: the socket's queue was full.
+    pub queue_full: u64,
+    /// Datagrams sent from `Packet`s (no copy).
+    pub sent: u64,
+}
+
+impl DatagramStats {
+    pub(crate) fn count(&mut self, r: Refused) {
+        match r {
+            Refused::Malformed => self.malformed += 1,
+            Refused::BadChecksum => self.bad_checksum += 1,
+            Refused::Fragment => self.fragments += 1,
+            Refused::IpOptions => self.ip_options += 1,
+        }
+    }
+}
+
+/// A received UDP datagram: the owned mbuf it arrived in, with its payload
+/// and addresses. Dropping it frees the mbuf; [`UdpSocket::reply`] sends
+/// it back in the same mbuf.
+///
+/// [`UdpSocket::reply`]: super::UdpSocket::reply
+pub struct Datagram {
+    packet: Packet,
+    len: u16,
+    source: SocketAddrV4,
+    destination: SocketAddrV4,
+}
+
+impl std::fmt::Debug for Datagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datagram")
+            .field("source", &self.source)
+            .field("destination", &self.destination)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Datagram {
+    /// The payload, in place in the mbuf.
+    pub fn payload(&self) -> &[u8] {
+        &self.packet.data()[HEADERS_LEN..HEADERS_LEN + self.len as usize]
+    }
+
+    /// The payload, writable in place (for a reply).
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let len = self.len as usize;
+        &mut self.packet.data_mut()[HEADERS_LEN..HEADERS_LEN + len]
+    }
+
+    /// Changes the payload length in place (the mbuf's tailroom bounds it).
+    pub fn set_payload_len(&mut self, len: usize) -> Result<(), crate::PacketError> {
+        self.packet.resize(HEADERS_LEN + len)?;
+        self.len = len as u16;
+        Ok(())
+    }
+
+    /// Who sent it.
+    pub fn source(&self) -> SocketAddr {
+        SocketAddr::V4(self.source)
+    }
+
+    /// Where it was sent (this host's address and the socket's port).
+    pub fn destination(&self) -> SocketAddr {
+        SocketAddr::V4(self.destination)
+    }
+
+    /// The whole frame's packet (headers included).
+    pub fn packet(&self) -> &Packet {
+        &self.packet
+    }
+
+    /// Gives up the datagram view and returns the packet (the whole frame).
+    pub fn into_packet(self) -> Packet {
+        self.packet
+    }
+
+    /// The sender's MAC address (for replies without a neighbor lookup).
+    pub(crate) fn source_mac(&self) -> [u8; 6] {
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&self.packet.data()[6..12]);
+        mac
+    }
+}
+
+/// A UDP frame to `ip` that the fast path might take: its destination port,
+/// or `None` if it is not UDP/IPv4 to us at all (smoltcp gets it).
+pub(crate) fn udp_port(frame: &[u8], ip: Ipv4Addr) -> Option<u16> {
+    if frame.len() < ETH + IP || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ipv4 = &frame[ETH..];
+    // Version 4, protocol UDP, to us; length checks come in `parse`.
+    if ipv4[0] >> 4 != 4 || ipv4[9] != 17 || ipv4[16..20] != ip.octets() {
+        return None;
+    }
+    let ihl = (ipv4[0] & 0x0f) as usize * 4;
+    let udp = frame.get(ETH + ihl..ETH + ihl + 4)?;
+    Some(u16::from_be_bytes([udp[2], udp[3]]))
+}
+
+/// Validates a UDP/IPv4 frame for the fast path and makes it a Datagram.
+/// RFC 791 (IPv4 header), RFC 768 (UDP).
+pub(crate) fn parse(packet: Packet) -> Result<Datagram, (Refused, Packet)> {
+    let info = {
+        let frame = packet.data();
+        if packet.segment_count() > 1 {
+            return Err((Refused::Malformed, packet));
+        }
+        let check = || -> Result<(u16, SocketAddrV4, SocketAddrV4), Refused> {
+            let eth = EthernetFrame::new_checked(frame).map_err(|_| Refused::Malformed)?;
+            if eth.ethertype() != EthernetProtocol::Ipv4 {
+                return Err(Refused::Malformed);
+            }
+            let ip = Ipv4Packet::new_checked(eth.payload()).map_err(|_| Refused::Malformed)?;
+            if ip.header_len() as usize != IP {
+                return Err(Refused::IpOptions);
+            }
+            if ip.more_frags() || ip.frag_offset() != 0 {
+                return Err(Refused::Fragment);
+            }
+            if ip.next_header() != IpProtocol::Udp {
+                return Err(Refused::Malformed);
+            }
+            if packet.rx_ip_checksum() != ChecksumStatus::Good && !ip.verify_checksum() {
+                return Err(Refused::BadChecksum);
+            }
+            let udp = UdpPacket::new_checked(ip.payload()).map_err(|_| Refused::Malformed)?;
+            // The UDP length must match what IPv4 says it carries.
+            if udp.len() as usize != ip.payload().len() {
+                return Err(Refused::Malformed);
+            }
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            let l4 = packet.rx_l4_checksum();
+            if l4 == ChecksumStatus::Bad
+                || (l4 != ChecksumStatus::Good
+                    && udp.checksum() != 0
+                    && !udp.verify_checksum(&IpAddress::Ipv4(src), &IpAddress::Ipv4(dst)))
+            {
+                return Err(Refused::BadChecksum);
+            }
+            let len = udp.len() - 8;
+            Ok((len, SocketAddrV4::new(src, udp.src_port()), SocketAddrV4::new(dst, udp.dst_port())))
+        };
+        check()
+    };
+    match info {
+        Ok((len, source, destination)) => {
+            let mut packet = packet;
+            // Ethernet padding may follow the datagram: cut it off.
+            let extra = packet.len() - (HEADERS_LEN + len as usize);
+            if extra > 0 && packet.trim(extra).is_err() {
+                return Err((Refused::Malformed, packet));
+            }
+            Ok(Datagram { packet, len, source, destination })
+        }
+        Err(r) => Err((r, packet)),
+    }
+}
+
+/// Writes Ethernet/IPv4/UDP headers for a datagram of `payload_len` bytes
+/// into the first `HEADERS_LEN` bytes of `packet` and fills the checksums
+/// (or prepares offload). RFC 791, RFC 768.
+pub(crate) fn write_headers(
+    packet: &mut Packet,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    from: SocketAddrV4,
+    to: SocketAddrV4,
+    payload_len: usize,
+    ident: u16,
+    offload: TxOffload,
+) {
+    let data = &mut packet.data_mut()[..HEADERS_LEN + payload_len];
+    data[0..6].copy_from_slice(&dst_mac);
+    data[6..12].copy_from_slice(&src_mac);
+    data[12..14].copy_from_slice(&[0x08, 0x00]);
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut data[ETH..]);
+        ip.set_version(4);
+        ip.set_header_len(IP as u8);
+        ip.set_dscp(0);
+        ip.set_ecn(0);
+        ip.set_total_len((IP + 8 + payload_len) as u16);
+        ip.set_ident(ident);
+        ip.clear_flags();
+        ip.set_dont_frag(true);
+        ip.set_frag_offset(0);
+        ip.set_hop_limit(64);
+        ip.set_next_header(IpProtocol::Udp);
+        ip.set_src_addr(*from.ip());
+        ip.set_dst_addr(*to.ip());
+        ip.set_checksum(0);
+        let mut udp = UdpPacket::new_unchecked(ip.payload_mut());
+        udp.set_src_port(from.port());
+        udp.set_dst_port(to.port());
+        udp.set_len((8 + payload_len) as u16);
+        udp.set_checksum(0);
+        if !offload.l4 {
+            udp.fill_checksum(&IpAddress::Ipv4(*from.ip()), &IpAddress::Ipv4(*to.ip()));
+        }
+        if !offload.ipv4 {
+            ip.fill_checksum();
+        }
+    }
+    if offload.ipv4 || offload.l4 {
+        prepare_tx_offload(packet, offload);
+    }
+}
+
+impl Datagram {
+    /// Turns the datagram around in place: back to its sender, from the
+    /// address it was sent to, with the payload as it is now.
+    pub(crate) fn turn_around(mut self, our_mac: [u8; 6], ident: u16, offload: TxOffload) -> Packet {
+        let (from, to, dst_mac, len) = (self.destination, self.source, self.source_mac(), self.len as usize);
+        write_headers(&mut self.packet, our_mac, dst_mac, from, to, len, ident, offload);
+        self.packet
+    }
+}

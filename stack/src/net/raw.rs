@@ -1,0 +1,136 @@
+//! Raw Ethernet frames for custom L2/L3 protocols: a [`RawSocket`] claims
+//! an EtherType (optionally only frames to one destination MAC); matching
+//! frames are taken off the rx burst as owned [`Packet`]s and never reach
+//! smoltcp. Frames the application builds are sent as they are.
+
+use super::{current, err, NetCore};
+use crate::packet::Packet;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+/// Frames queued per raw socket before new ones are dropped (counted).
+const RAW_QUEUE: usize = 512;
+
+/// The frames waiting for one raw socket.
+pub(crate) struct RawQueue {
+    pub(crate) dst_mac: Option<[u8; 6]>,
+    pub(crate) frames: VecDeque<Packet>,
+    pub(crate) waker: Option<Waker>,
+    pub(crate) dropped: u64,
+}
+
+impl RawQueue {
+    /// Queues a claimed frame, or drops it when the queue is full.
+    pub(crate) fn push(&mut self, frame: Packet) {
+        if self.frames.len() >= RAW_QUEUE {
+            self.dropped += 1;
+            return;
+        }
+        self.frames.push_back(frame);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// The EtherType of a frame, if it has an Ethernet header.
+pub(crate) fn ethertype(frame: &[u8]) -> Option<u16> {
+    frame.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]]))
+}
+
+/// A socket for whole Ethernet frames of one EtherType.
+///
+/// ```no_run
+/// # async fn example() -> std::io::Result<()> {
+/// use zcnet_stack::net::RawSocket;
+/// // Answer every frame of EtherType 0x88b5 (local experimental) in place.
+/// let raw = RawSocket::bind(0x88b5, None)?;
+/// loop {
+///     let mut frame = raw.recv().await?;
+///     let d = frame.data_mut();
+///     let (dst, src) = d.split_at_mut(6);
+///     dst.swap_with_slice(&mut src[..6]);            // swap the MAC addresses
+///     raw.send(frame)?;                               // the same mbuf goes out
+/// }
+/// # }
+/// ```
+pub struct RawSocket {
+    net: Rc<NetCore>,
+    ethertype: u16,
+}
+
+impl std::fmt::Debug for RawSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawSocket({:#06x})", self.ethertype)
+    }
+}
+
+impl RawSocket {
+    /// Claims frames of `ethertype` (and, if given, only those sent to
+    /// `dst_mac`). IPv4 (0x0800) and ARP (0x0806) belong to the stack and
+    /// cannot be claimed.
+    pub fn bind(ethertype: u16, dst_mac: Option<[u8; 6]>) -> io::Result<RawSocket> {
+        if ethertype == 0x0800 || ethertype == 0x0806 || ethertype < 0x0600 {
+            return Err(err(io::ErrorKind::InvalidInput, "IPv4, ARP and length-field values cannot be claimed"));
+        }
+        let net = current()?;
+        {
+            let mut inner = net.inner.borrow_mut();
+            if inner.raw_queues.contains_key(&ethertype) {
+                return Err(err(io::ErrorKind::AddrInUse, "a raw socket already claims this EtherType"));
+            }
+            let q = RawQueue { dst_mac, frames: VecDeque::with_capacity(RAW_QUEUE), waker: None, dropped: 0 };
+            inner.raw_queues.insert(ethertype, q);
+        }
+        Ok(RawSocket { net, ethertype })
+    }
+
+    /// Receives the next claimed frame, as the mbuf it arrived in.
+    ///
+    /// Cancel safety: cancel-safe.
+    pub async fn recv(&self) -> io::Result<Packet> {
+        poll_fn(|cx| {
+            let mut inner = self.net.inner.borrow_mut();
+            let Some(q) = inner.raw_queues.get_mut(&self.ethertype) else {
+                return Poll::Ready(Err(err(io::ErrorKind::NotConnected, "raw socket closed")));
+            };
+            match q.frames.pop_front() {
+                Some(p) => Poll::Ready(Ok(p)),
+                None => {
+                    q.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// An empty packet from this core's pool, for building a frame.
+    pub fn alloc(&self) -> io::Result<Packet> {
+        let inner = self.net.inner.borrow();
+        inner.device.pool().try_alloc().ok_or_else(|| err(io::ErrorKind::OutOfMemory, "mempool exhausted"))
+    }
+
+    /// Queues a whole frame (Ethernet header included) for the NIC, as it is.
+    /// Fails with `WouldBlock` (the frame is dropped) if the queue stays full.
+    pub fn send(&self, frame: Packet) -> io::Result<()> {
+        let mut inner = self.net.inner.borrow_mut();
+        inner.device.queue_tx(frame).map_err(|_| err(io::ErrorKind::WouldBlock, "transmit queue full; frame dropped"))
+    }
+
+    /// Frames dropped because this socket's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.net.inner.borrow().raw_queues.get(&self.ethertype).map_or(0, |q| q.dropped)
+    }
+}
+
+impl Drop for RawSocket {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.net.inner.try_borrow_mut() {
+            inner.raw_queues.remove(&self.ethertype);
+        }
+    }
+}
