@@ -204,19 +204,21 @@ pub(crate) fn parse(packet: Packet) -> Result<Datagram, (Refused, Packet)> {
     }
 }
 
+/// The addresses and identification of an outgoing datagram's headers.
+#[derive(Clone, Copy)]
+pub(crate) struct Headers {
+    pub(crate) src_mac: [u8; 6],
+    pub(crate) dst_mac: [u8; 6],
+    pub(crate) from: SocketAddrV4,
+    pub(crate) to: SocketAddrV4,
+    pub(crate) ident: u16,
+}
+
 /// Writes Ethernet/IPv4/UDP headers for a datagram of `payload_len` bytes
 /// into the first `HEADERS_LEN` bytes of `packet` and fills the checksums
 /// (or prepares offload). RFC 791, RFC 768.
-pub(crate) fn write_headers(
-    packet: &mut Packet,
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    from: SocketAddrV4,
-    to: SocketAddrV4,
-    payload_len: usize,
-    ident: u16,
-    offload: TxOffload,
-) {
+pub(crate) fn write_headers(packet: &mut Packet, h: &Headers, payload_len: usize, offload: TxOffload) {
+    let Headers { src_mac, dst_mac, from, to, ident } = *h;
     let data = &mut packet.data_mut()[..HEADERS_LEN + payload_len];
     data[0..6].copy_from_slice(&dst_mac);
     data[6..12].copy_from_slice(&src_mac);
@@ -258,8 +260,10 @@ impl Datagram {
     /// Turns the datagram around in place: back to its sender, from the
     /// address it was sent to, with the payload as it is now.
     pub(crate) fn turn_around(mut self, our_mac: [u8; 6], ident: u16, offload: TxOffload) -> Packet {
-        let (from, to, dst_mac, len) = (self.destination, self.source, self.source_mac(), self.len as usize);
-        write_headers(&mut self.packet, our_mac, dst_mac, from, to, len, ident, offload);
+        let h =
+            Headers { src_mac: our_mac, dst_mac: self.source_mac(), from: self.destination, to: self.source, ident };
+        let len = self.len as usize;
+        write_headers(&mut self.packet, &h, len, offload);
         self.packet
     }
 }

@@ -7,7 +7,7 @@
 //! [`UdpSocket::reply`] on a received one), or goes through smoltcp's
 //! buffers ([`UdpSocket::send_to`], [`UdpSocket::send_with`]).
 
-use super::datagram::{write_headers, Datagram, HEADERS_LEN};
+use super::datagram::{write_headers, Datagram, Headers, HEADERS_LEN};
 use super::{current, err, to_endpoint, BufResult, IoBuf, IoBufMut, NetCore, UdpQueue, UDP_QUEUE};
 use crate::packet::Packet;
 use smoltcp::iface::SocketHandle;
@@ -204,8 +204,8 @@ impl UdpSocket {
         }
         let from = SocketAddrV4::new(inner.ip, self.local.port());
         inner.ip_ident = inner.ip_ident.wrapping_add(1);
-        let (mac, ident, offload) = (inner.device.mac(), inner.ip_ident, inner.device.tx_offload());
-        write_headers(&mut packet, mac, dst_mac, from, to, len, ident, offload);
+        let h = Headers { src_mac: inner.device.mac(), dst_mac, from, to, ident: inner.ip_ident };
+        write_headers(&mut packet, &h, len, inner.device.tx_offload());
         inner.queue_datagram(packet)
     }
 
