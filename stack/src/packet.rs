@@ -117,6 +117,15 @@ impl Packet {
         unsafe { self.mbuf.as_ref() }
     }
 
+    /// The address range of the first segment's whole data room (headroom,
+    /// data and tailroom), for checking where bytes live: the payload of a
+    /// zero-copy receive lies inside it.
+    pub fn buffer_range(&self) -> std::ops::Range<usize> {
+        let m = self.m();
+        let start = m.buf_addr as usize;
+        start..start + m.buf_len as usize
+    }
+
     /// Total length of the packet over all segments.
     #[inline]
     pub fn len(&self) -> usize {
