@@ -110,7 +110,7 @@ async fn client_core() {
     let socket = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 4000))).expect("bind");
     let server: SocketAddr = "198.18.0.2:7".parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    for seq in 0..DATAGRAMS {
+    for (seq, seen_at_server) in SEEN_AT_SERVER.iter().enumerate() {
         if Instant::now() > deadline {
             break;
         }
@@ -128,7 +128,7 @@ async fn client_core() {
             BAD_PAYLOAD.fetch_add(1, Ordering::Relaxed);
         }
         let here = echo.packet().mbuf_ptr() as usize;
-        if SEEN_AT_SERVER[seq].load(Ordering::Relaxed) == here {
+        if seen_at_server.load(Ordering::Relaxed) == here {
             SAME_MBUF.fetch_add(1, Ordering::Relaxed);
         } else {
             OTHER_MBUF.fetch_add(1, Ordering::Relaxed);
