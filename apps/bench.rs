@@ -59,7 +59,12 @@ fn main() {
         async move {
             if serve_on_core0 && core.lcore.index == 0 {
                 let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
-                spawn(servers::udp_echo(UdpSocket::bind(any(ECHO_PORT)).expect("udp bind")));
+                let udp = UdpSocket::bind(any(ECHO_PORT)).expect("udp bind");
+                if bench.scenario == Scenario::UdpZc {
+                    spawn(servers::udp_echo_zero_copy(udp));
+                } else {
+                    spawn(servers::udp_echo(udp));
+                }
                 spawn(servers::accept_loop(any(DISCARD_PORT), servers::tcp_discard));
                 servers::accept_loop(any(ECHO_PORT), servers::tcp_echo).await;
                 return;
@@ -98,6 +103,7 @@ async fn client(bench: &BenchArgs, server: IpAddr) -> Tally {
                     Scenario::Stream => stream(SocketAddr::new(server, DISCARD_PORT), size, warm_end, end).await,
                     Scenario::Crr => crr(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
                     Scenario::Udp => udp(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
+                    Scenario::UdpZc => udp_zc(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
                 }
             })
         })
@@ -224,6 +230,34 @@ async fn udp(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> 
             continue;
         }
         match timeout(Duration::from_millis(100), sock.recv_with(|d, _| d.len())).await {
+            Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
+            Ok(Ok(_)) => {}
+            _ => tally.errors += 1,
+        }
+    }
+    tally
+}
+
+/// UDP request/response with no copy: requests are built in place in an
+/// mbuf's headroom, responses are taken as the mbufs they arrived in.
+async fn udp_zc(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let Ok(sock) = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))) else {
+        tally.errors += 1;
+        return tally;
+    };
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end {
+            break;
+        }
+        let sent = sock.alloc_datagram(size).and_then(|p| sock.send_packet(p, addr));
+        if sent.is_err() {
+            tally.errors += 1;
+            zcnet::runtime::yield_now().await;
+            continue;
+        }
+        match timeout(Duration::from_millis(100), sock.recv_packet()).await {
             Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
             Ok(Ok(_)) => {}
             _ => tally.errors += 1,

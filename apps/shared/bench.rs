@@ -16,6 +16,8 @@ pub enum Scenario {
     Crr,
     /// UDP datagram request/response.
     Udp,
+    /// UDP request/response on zcnet's zero-copy datagram path (zcnet only).
+    UdpZc,
 }
 
 /// Flags of a benchmark client.

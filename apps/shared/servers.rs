@@ -69,3 +69,10 @@ pub async fn udp_echo(socket: UdpSocket) {
         buf = b;
     }
 }
+
+/// Echoes datagrams with no copy: each goes back in the mbuf it arrived in.
+pub async fn udp_echo_zero_copy(socket: UdpSocket) {
+    while let Ok(datagram) = socket.recv_packet().await {
+        let _ = socket.reply(datagram);
+    }
+}

@@ -85,6 +85,9 @@ fn main() {
                         Scenario::Stream => stream(discard, size, warm_end, end).await,
                         Scenario::Crr => crr(echo, size, warm_end, end).await,
                         Scenario::Udp => udp_rr(udp, size, warm_end, end).await,
+                        // The kernel has no zero-copy datagram path: the
+                        // closest baseline is the ordinary one.
+                        Scenario::UdpZc => udp_rr(udp, size, warm_end, end).await,
                     }
                 })
             })

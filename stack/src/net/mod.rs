@@ -126,6 +126,8 @@ pub(crate) struct NetCore {
     pub(crate) inner: RefCell<Inner>,
     /// Linear space for lent-buffer operations whose bytes wrap around a ring.
     pub(crate) scratch: RefCell<Vec<u8>>,
+    /// When smoltcp next wants an egress pass (see `egress`).
+    egress_at: std::cell::Cell<Option<smoltcp::time::Instant>>,
 }
 
 thread_local! {
@@ -203,6 +205,7 @@ impl NetCore {
                 last_maintain: std::time::Instant::now(),
             }),
             scratch: RefCell::new(Vec::new()),
+            egress_at: std::cell::Cell::new(None),
         }))
     }
 
@@ -288,7 +291,23 @@ impl NetCore {
             inner.maintain();
         }
         let sent = inner.device.flush();
+        // When smoltcp next needs an egress pass on its own (retransmission,
+        // delayed ACK, keep-alive): until then, idle turns skip it — it
+        // visits every socket.
+        let next = if inner.device.tx_pending() > 0 { Some(now) } else { inner.iface.poll_at(now, &inner.sockets) };
+        self.egress_at.set(next);
         changed || sent > 0
+    }
+
+    /// True if an egress pass is due although nothing was received and no
+    /// task ran: a smoltcp timer expired, frames wait for the NIC, or
+    /// closing sockets need a look.
+    pub(crate) fn egress_due(&self) -> bool {
+        let timer = self.egress_at.get().is_some_and(|t| smol_now() >= t);
+        timer || {
+            let inner = self.inner.borrow();
+            !inner.closing.is_empty() && inner.last_maintain.elapsed() > MAINTAIN_EVERY
+        }
     }
 
     /// When smoltcp next needs to run (retransmissions, delayed ACKs, keepalive).

@@ -130,7 +130,9 @@ where
             let received = net.ingress();
             executor.fire_timers(Instant::now());
             let ran = executor.run_ready(budget);
-            let sent = net.egress();
+            // Egress visits every socket: only when something may have
+            // queued data (frames in, tasks ran) or a smoltcp timer is due.
+            let sent = if received > 0 || ran > 0 || net.egress_due() { net.egress() } else { false };
             if received > 0 || ran > 0 || sent || executor.has_ready() {
                 idle_turns = 0;
                 continue;
