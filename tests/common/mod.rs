@@ -514,3 +514,31 @@ pub fn net_stat(stdout: &str, field: &str) -> Option<u64> {
     }
     total
 }
+
+/// The value of `field: N` inside the nested struct `section: Type { ... }`
+/// (e.g. `datagrams: DatagramStats { .. bad_checksum: N .. }`), summed over
+/// every per-core `NetStats` line of an app's stdout. Unlike [`net_stat`],
+/// it cannot pick up a field of the same name in another nested struct.
+pub fn net_stat_in(stdout: &str, section: &str, field: &str) -> Option<u64> {
+    let (open, key) = (format!(" {section}: "), format!(" {field}: "));
+    let mut total = None;
+    for line in stdout.lines().filter(|l| l.starts_with("queue ") && l.contains("NetStats")) {
+        let rest = &line[line.find(&open)? + open.len()..];
+        // The section's own braces: from its '{' to the matching '}'.
+        let body = &rest[rest.find('{')?..];
+        let mut depth = 0usize;
+        let end = body.char_indices().find_map(|(i, c)| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then_some(i)
+        })?;
+        let body = &body[..end];
+        let at = body.find(&key)? + key.len();
+        let digits: String = body[at..].chars().take_while(char::is_ascii_digit).collect();
+        *total.get_or_insert(0) += digits.parse::<u64>().ok()?;
+    }
+    total
+}

@@ -12,36 +12,53 @@ use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4
 
 const ETH_HDR: usize = 14;
 
+/// What the receive check says about a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RxVerdict {
+    /// Checksums good (or not checkable here): pass it on.
+    Pass,
+    /// A checksum is wrong.
+    BadChecksum,
+    /// IPv4 or TCP/UDP headers too short or lying about their lengths.
+    Malformed,
+}
+
 /// Checks a received frame's IPv4 and TCP/UDP checksums, using the NIC's
-/// verdict where it gave one. Frames that are not IPv4, or too short to
-/// parse, are left to smoltcp (which drops malformed ones).
-pub(crate) fn rx_checksums_ok(packet: &Packet) -> bool {
+/// verdict where it gave one and parsing only what it did not check.
+/// Frames that are not IPv4 are left to smoltcp.
+pub(crate) fn rx_verdict(packet: &Packet) -> RxVerdict {
     let (ip_status, l4_status) = (packet.rx_ip_checksum(), packet.rx_l4_checksum());
-    if ip_status == ChecksumStatus::Bad || l4_status == ChecksumStatus::Bad {
-        return false;
-    }
     if ip_status == ChecksumStatus::Good && l4_status == ChecksumStatus::Good {
-        return true;
+        return RxVerdict::Pass;
     }
-    let Ok(eth) = EthernetFrame::new_checked(packet.data()) else { return true };
+    let Ok(eth) = EthernetFrame::new_checked(packet.data()) else { return RxVerdict::Malformed };
     if eth.ethertype() != EthernetProtocol::Ipv4 {
-        return true;
+        return RxVerdict::Pass;
     }
-    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else { return true };
-    if ip_status != ChecksumStatus::Good && !ip.verify_checksum() {
-        return false;
+    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else { return RxVerdict::Malformed };
+    if ip_status == ChecksumStatus::Bad || (ip_status != ChecksumStatus::Good && !ip.verify_checksum()) {
+        return RxVerdict::BadChecksum;
     }
-    if l4_status == ChecksumStatus::Good || ip.more_frags() || ip.frag_offset() != 0 {
-        return true;
+    if ip.more_frags() || ip.frag_offset() != 0 {
+        return RxVerdict::Pass;
     }
     let (src, dst) = (IpAddress::Ipv4(ip.src_addr()), IpAddress::Ipv4(ip.dst_addr()));
-    match ip.next_header() {
-        IpProtocol::Tcp => TcpPacket::new_checked(ip.payload()).is_ok_and(|t| t.verify_checksum(&src, &dst)),
+    let l4_ok = match ip.next_header() {
+        IpProtocol::Tcp => match TcpPacket::new_checked(ip.payload()) {
+            Err(_) => return RxVerdict::Malformed,
+            Ok(t) => l4_status == ChecksumStatus::Good || t.verify_checksum(&src, &dst),
+        },
         // A zero UDP checksum means "none" (RFC 768).
-        IpProtocol::Udp => {
-            UdpPacket::new_checked(ip.payload()).is_ok_and(|u| u.checksum() == 0 || u.verify_checksum(&src, &dst))
-        }
+        IpProtocol::Udp => match UdpPacket::new_checked(ip.payload()) {
+            Err(_) => return RxVerdict::Malformed,
+            Ok(u) => l4_status == ChecksumStatus::Good || u.checksum() == 0 || u.verify_checksum(&src, &dst),
+        },
         _ => true,
+    };
+    if l4_status == ChecksumStatus::Bad || !l4_ok {
+        RxVerdict::BadChecksum
+    } else {
+        RxVerdict::Pass
     }
 }
 

@@ -141,6 +141,11 @@ pub(crate) fn udp_port(frame: &[u8], ip: Ipv4Addr) -> Option<u16> {
         return None;
     }
     let ihl = (ipv4[0] & 0x0f) as usize * 4;
+    // A header shorter than 20 bytes has no port to read; a fragment past
+    // the first has no UDP header: both are left to smoltcp.
+    if ihl < IP || u16::from_be_bytes([ipv4[6], ipv4[7]]) & 0x1fff != 0 {
+        return None;
+    }
     let udp = frame.get(ETH + ihl..ETH + ihl + 4)?;
     Some(u16::from_be_bytes([udp[2], udp[3]]))
 }

@@ -6,7 +6,7 @@
 //! serialise the frame straight into it. Frames are batched and sent with
 //! one `tx_burst`; what the queue refuses stays queued for the next turn.
 
-use super::checksum::{prepare_tx_offload, rx_checksums_ok, TxOffload};
+use super::checksum::{prepare_tx_offload, rx_verdict, RxVerdict, TxOffload};
 use crate::mempool::Mempool;
 use crate::packet::{Packet, PacketBatch};
 use crate::port::{RxQueue, TxQueue};
@@ -29,6 +29,10 @@ pub struct DeviceStats {
     pub drop_bad_checksum: u64,
     /// Received frames longer than the interface MTU.
     pub drop_oversized: u64,
+    /// Received IPv4 frames whose IPv4/TCP/UDP headers are truncated or lie
+    /// about their lengths (counted here when the NIC checks checksums;
+    /// otherwise smoltcp drops them).
+    pub drop_malformed: u64,
 }
 
 /// The device of one core: its rx and tx queue of one port, and its pool.
@@ -158,6 +162,7 @@ impl DpdkDevice {
             drop_tx_full: t.drop_tx_full,
             drop_bad_checksum: r.drop_bad_checksum,
             drop_oversized: r.drop_oversized,
+            drop_malformed: r.drop_malformed,
         }
     }
 
@@ -236,9 +241,18 @@ impl phy::Device for DpdkDevice {
     fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
         loop {
             let packet = self.rx.pop()?;
-            if self.rx_offload && !rx_checksums_ok(&packet) {
-                self.rx_stats.drop_bad_checksum += 1;
-                continue;
+            if self.rx_offload {
+                match rx_verdict(&packet) {
+                    RxVerdict::Pass => {}
+                    RxVerdict::BadChecksum => {
+                        self.rx_stats.drop_bad_checksum += 1;
+                        continue;
+                    }
+                    RxVerdict::Malformed => {
+                        self.rx_stats.drop_malformed += 1;
+                        continue;
+                    }
+                }
             }
             if packet.len() > self.mtu + 14 || packet.segment_count() > 1 {
                 self.rx_stats.drop_oversized += 1;
