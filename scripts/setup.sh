@@ -54,6 +54,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz (scripts/fuzz.sh)"
+  cargo install --locked cargo-fuzz
+fi
 
 # Hugepages: reserve 2 MiB pages through sysfs and mount hugetlbfs.
 if [ "$HUGEPAGES" -gt 0 ]; then

@@ -89,5 +89,8 @@ cargo nextest run --workspace --no-fail-fast
 step "doc tests: cargo test --workspace --doc"
 cargo test --workspace --doc
 
+step "fuzz smoke: scripts/fuzz.sh --seconds 30"
+scripts/fuzz.sh --seconds 30
+
 step "docs: RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps"
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps

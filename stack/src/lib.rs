@@ -17,6 +17,9 @@ pub mod cli;
 pub mod config;
 mod eal;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod mempool;
 pub mod net;
 mod packet;

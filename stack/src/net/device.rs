@@ -102,6 +102,15 @@ impl DpdkDevice {
         self.rx.len()
     }
 
+    /// Puts a frame into the receive batch as if the queue had delivered it
+    /// (the fuzzing harness feeds the stack this way); hands it back when
+    /// the batch is full.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn inject_rx(&mut self, packet: Packet) -> Result<(), Packet> {
+        self.rx_stats.rx_packets += 1;
+        self.rx.push(packet)
+    }
+
     /// The next received frame, not yet consumed.
     pub(crate) fn peek_rx(&self) -> Option<&Packet> {
         self.rx.as_slice().first()

@@ -223,12 +223,18 @@ impl NetCore {
     /// listeners' backlogs full and reclaim closed sockets. Returns how many
     /// frames arrived.
     pub(crate) fn ingress(&self) -> usize {
+        let n = self.inner.borrow_mut().device.rx_burst();
+        if n > 0 {
+            self.process_rx();
+        }
+        n
+    }
+
+    /// Feeds every frame waiting in the device to the raw sockets, the
+    /// datagram fast path and smoltcp, in that order.
+    pub(crate) fn process_rx(&self) {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
-        let n = inner.device.rx_burst();
-        if n == 0 {
-            return 0;
-        }
         let now = smol_now();
         let mut changed = false;
         loop {
@@ -267,7 +273,6 @@ impl NetCore {
         if changed {
             inner.maintain();
         }
-        n
     }
 
     /// Sends what the sockets have queued (and their timers' segments),
