@@ -321,7 +321,7 @@ impl Launched<'_> {
             // SAFETY: `id` is a launched worker lcore; reading its state is
             // what rte_eal_wait_lcore does too.
             while unsafe { dpdk_sys::rte_eal_get_lcore_state(id) } == dpdk_sys::RUNNING {
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
             // SAFETY: `id` is a worker that was launched and not yet waited for.
             unsafe { dpdk_sys::rte_eal_wait_lcore(id) };

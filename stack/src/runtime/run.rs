@@ -23,8 +23,12 @@ use std::time::{Duration, Instant};
 
 /// Idle turns before a `backoff` core starts sleeping.
 const IDLE_SPINS: u32 = 1024;
-/// The longest a `backoff` core sleeps before polling the NIC again.
-const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// The first sleep of an idle `backoff` core; each idle sleep after it is
+/// twice as long, up to `MAX_IDLE_SLEEP`. Any work resets it.
+const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
+/// The longest a `backoff` core sleeps before polling the NIC again: the
+/// most latency a packet arriving at an idle core can see.
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(2);
 
 /// What each core's future is told about where it runs.
 #[derive(Debug, Clone)]
@@ -139,7 +143,8 @@ where
             }
             idle_turns = idle_turns.saturating_add(1);
             if idle_policy == IdlePolicy::Backoff && idle_turns > IDLE_SPINS {
-                idle_sleep(&executor, &net);
+                let n = (idle_turns - IDLE_SPINS).min(16);
+                idle_sleep(&executor, &net, (MIN_IDLE_SLEEP * (1 << n)).min(MAX_IDLE_SLEEP));
             }
         }
     });
@@ -160,10 +165,10 @@ where
     stats
 }
 
-/// Sleeps until the next timer (task or smoltcp), at most `MAX_IDLE_SLEEP`.
-fn idle_sleep(executor: &Executor, net: &NetCore) {
+/// Sleeps until the next timer (task or smoltcp), at most `max`.
+fn idle_sleep(executor: &Executor, net: &NetCore, max: Duration) {
     let now = Instant::now();
-    let mut d = MAX_IDLE_SLEEP;
+    let mut d = max;
     if let Some(t) = executor.next_deadline() {
         d = d.min(t.saturating_duration_since(now));
     }
