@@ -125,8 +125,16 @@ fn main() {
                         continue;
                     }
                     if mode == Mode::Macswap {
-                        for p in batch.as_mut_slice() {
-                            macswap(p);
+                        // Prefetch a few packets ahead, as testpmd does.
+                        let pkts = batch.as_mut_slice();
+                        for p in pkts.iter().take(PREFETCH_AHEAD) {
+                            p.prefetch();
+                        }
+                        for i in 0..pkts.len() {
+                            if let Some(ahead) = pkts.get(i + PREFETCH_AHEAD) {
+                                ahead.prefetch();
+                            }
+                            macswap(&mut pkts[i]);
                         }
                     }
                     rx_total += n as u64;
@@ -196,13 +204,18 @@ fn main() {
     }
 }
 
+/// Packets prefetched ahead of the one being rewritten.
+const PREFETCH_AHEAD: usize = 3;
+
 /// Swaps the destination and source MAC addresses in place.
 #[inline(always)]
 fn macswap(p: &mut Packet) {
     let d = p.data_mut();
-    if d.len() >= 12 {
-        let (dst, rest) = d.split_at_mut(6);
-        dst.swap_with_slice(&mut rest[..6]);
+    if let Some(macs) = d.get_mut(..12) {
+        let mut both = [0u8; 12];
+        both.copy_from_slice(macs);
+        macs[..6].copy_from_slice(&both[6..]);
+        macs[6..].copy_from_slice(&both[..6]);
     }
 }
 

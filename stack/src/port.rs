@@ -408,6 +408,19 @@ impl Port {
         check("rte_eth_stats_reset", unsafe { dpdk_sys::rte_eth_stats_reset(self.id) })
     }
 
+    /// Stops the port: the NIC stops receiving and sending, and returns the
+    /// mbufs it holds to their pools. Queues stay claimed; `start` resumes.
+    pub fn stop(&self) -> Result<()> {
+        // SAFETY: valid port id; DPDK allows stop while queues exist.
+        check("rte_eth_dev_stop", unsafe { dpdk_sys::rte_eth_dev_stop(self.id) })
+    }
+
+    /// Starts the port again after [`Port::stop`].
+    pub fn start(&self) -> Result<()> {
+        // SAFETY: valid, configured port.
+        check("rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(self.id) })
+    }
+
     /// Brings the link down or up (where the driver supports it).
     pub fn set_link(&self, up: bool) -> Result<()> {
         // SAFETY: valid port id.
