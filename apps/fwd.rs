@@ -167,7 +167,7 @@ fn main() {
             let tx = total(|c| &c.tx);
             let mpps = (tx - last_tx) as f64 / now.duration_since(last_t).as_secs_f64() / 1e6;
             println!(
-                "[{:6.1}s] rx {:>12}  tx {:>12}  {:8.3} Mpps",
+                "[{:8.3}s] rx {:>12}  tx {:>12}  {:8.3} Mpps",
                 (now - start).as_secs_f64(),
                 total(|c| &c.rx),
                 tx,
@@ -207,15 +207,18 @@ fn main() {
 /// Packets prefetched ahead of the one being rewritten.
 const PREFETCH_AHEAD: usize = 3;
 
-/// Swaps the destination and source MAC addresses in place.
+/// Swaps the destination and source MAC addresses in place: one 16-byte
+/// load, shifts and one store (the bytes after the MACs are kept).
 #[inline(always)]
 fn macswap(p: &mut Packet) {
+    const MAC: u128 = (1 << 48) - 1;
     let d = p.data_mut();
-    if let Some(macs) = d.get_mut(..12) {
-        let mut both = [0u8; 12];
-        both.copy_from_slice(macs);
-        macs[..6].copy_from_slice(&both[6..]);
-        macs[6..].copy_from_slice(&both[..6]);
+    if let Some(h) = d.first_chunk_mut::<16>() {
+        let x = u128::from_le_bytes(*h);
+        *h = ((x >> 48) & MAC | (x & MAC) << 48 | x & !((1u128 << 96) - 1)).to_le_bytes();
+    } else if let Some(macs) = d.get_mut(..12) {
+        let (dst, src) = macs.split_at_mut(6);
+        dst.swap_with_slice(src);
     }
 }
 

@@ -18,7 +18,7 @@ PACKAGES=(
   # kernel-side clients used by tests, demo and benchmarks
   curl wrk iputils-ping netcat-openbsd python3 python3-scapy nginx-light
   # machine-independent instruction counts for benchmarks
-  valgrind
+  valgrind time
 )
 
 log() { echo "setup: $*"; }
