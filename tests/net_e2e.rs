@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_success, net_stat, App, Netns, TempDir, STACK_IP};
+use common::{assert_success, net_stat, tap_config, App, Netns, TempDir, STACK_IP};
 use std::process::Command;
 use std::time::Duration;
 
@@ -562,6 +562,66 @@ print("100 requests on one connection")
     let (status, stdout, stderr) = app.stop();
     assert_clean_exit(status, &stdout, &stderr);
     assert_eq!(net_stat(&stdout, "accepted"), Some(1), "connections accepted\n{stdout}");
+}
+
+/// Thousands of pipelined requests on one connection push far more than the
+/// (4 KiB, here) receive and transmit rings through each, with requests and
+/// responses of uneven sizes, so request heads straddle the end of the
+/// receive ring (read_with must show them contiguous) and response heads the
+/// end of the transmit ring (write_with must serialise them whole): every
+/// response must still be exact, and the stack's counters must show that
+/// both wrap paths ran.
+#[test]
+fn httpd_parses_and_answers_across_ring_wrap_around() {
+    let ns = Netns::new();
+    let dir = TempDir::new();
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).expect("mkdir www");
+    const SIZES: [usize; 7] = [97, 389, 701, 1031, 1297, 1499, 1777];
+    for (i, size) in SIZES.iter().enumerate() {
+        let body: Vec<u8> = (0..*size).map(|j| b'a' + ((i * 7 + j) % 26) as u8).collect();
+        std::fs::write(root.join(format!("f{i}")), body).expect("write file");
+    }
+    // Small socket rings: they wrap every few responses.
+    let config = tap_config(&dir, &[("net.tcp", "rx_buffer = 4096"), ("net.tcp", "tx_buffer = 4096")]);
+    let args = ["--port", "80", "--root", root.to_str().expect("utf-8 path")];
+    let app = App::start_with_config(&ns, HTTPD, &config, &args);
+    let script = format!(
+        "ROOT = {:?}\nSIZES = {:?}\n{}",
+        root.to_str().expect("utf-8 path"),
+        SIZES,
+        r#"
+files = [open(f"{ROOT}/f{i}", "rb").read() for i in range(len(SIZES))]
+s = socket.create_connection((HOST, 80), timeout=10)
+f = s.makefile("rb")
+N, BATCH = 3000, 60
+for start in range(0, N, BATCH):
+    reqs = b"".join(
+        b"GET /f%d HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n" % (i % 7, b"p" * (i % 97))
+        for i in range(start, min(N, start + BATCH)))
+    s.sendall(reqs)
+    for i in range(start, min(N, start + BATCH)):
+        status = f.readline()
+        if status != b"HTTP/1.1 200 OK\r\n":
+            sys.exit(f"response {i}: {status!r}")
+        length = None
+        while (line := f.readline()) != b"\r\n":
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        body = f.read(length)
+        if body != files[i % 7]:
+            sys.exit(f"response {i}: body of {len(body)} bytes differs from f{i % 7}")
+print(f"{N} pipelined requests answered exactly")
+"#
+    );
+    let out = python(&ns, &script, Duration::from_secs(60));
+    assert!(out.contains("3000 pipelined requests answered exactly"), "{out}");
+    let (status, stdout, stderr) = app.stop();
+    assert_clean_exit(status, &stdout, &stderr);
+    let read_wraps = net_stat(&stdout, "read_wraps").unwrap_or(0);
+    let write_wraps = net_stat(&stdout, "write_wraps").unwrap_or(0);
+    assert!(read_wraps > 0, "no request head straddled the receive ring's end\n{stdout}");
+    assert!(write_wraps > 0, "no response head straddled the transmit ring's end\n{stdout}");
 }
 
 #[test]

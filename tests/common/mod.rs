@@ -385,8 +385,14 @@ impl App {
     /// kernel side of `zc0`, and waits until the app says it listens
     /// ("core N: ... on ...").
     pub fn start(ns: &Netns, bin: &str, args: &[&str]) -> App {
+        App::start_with_config(ns, bin, &repo_root().join("config/tap.toml"), args)
+    }
+
+    /// [`App::start`] with another configuration file (one made by
+    /// [`tap_config`]: net_tap on `zc0`, the lcores of config/tap.toml).
+    pub fn start_with_config(ns: &Netns, bin: &str, config: &Path, args: &[&str]) -> App {
         let started = Instant::now();
-        let mut app = App::spawn(ns, bin, args);
+        let mut app = App::spawn_with_config(ns, bin, config, args);
         // Every worker core listens on its own queue: wait for all of them.
         let workers = worker_cores();
         let listening = |l: &str| l.starts_with("core ") && l.contains(" on ");
@@ -399,7 +405,11 @@ impl App {
     /// the interface appears, without waiting for the app to listen (for
     /// client runs, which never do).
     pub fn spawn(ns: &Netns, bin: &str, args: &[&str]) -> App {
-        let config = repo_root().join("config/tap.toml");
+        App::spawn_with_config(ns, bin, &repo_root().join("config/tap.toml"), args)
+    }
+
+    /// [`App::spawn`] with another configuration file (see [`App::start_with_config`]).
+    pub fn spawn_with_config(ns: &Netns, bin: &str, config: &Path, args: &[&str]) -> App {
         let mut cmd = ns.command(bin, &["--config", config.to_str().expect("utf-8 path")]);
         cmd.args(args);
         let name = Path::new(bin).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -457,6 +467,25 @@ impl App {
     /// The app's PID.
     pub fn pid(&self) -> u32 {
         self.process.pid()
+    }
+
+    /// Sends `signal` ("TERM", "INT", ...) to the app, by its PID.
+    pub fn signal(&self, signal: &str) {
+        let out = run_bounded(
+            Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()),
+            Duration::from_secs(5),
+        );
+        assert_success(&out, &format!("kill -{signal} {}", self.pid()));
+    }
+
+    /// The app's exit status, if it has exited.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.process.try_status()
+    }
+
+    /// What the app printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.process.stderr()
     }
 
     /// What the app printed on stdout so far.
@@ -541,4 +570,24 @@ pub fn net_stat_in(stdout: &str, section: &str, field: &str) -> Option<u64> {
         *total.get_or_insert(0) += digits.parse::<u64>().ok()?;
     }
     total
+}
+
+/// Writes config/tap.toml with `settings` added to `dir/zcnet.toml` and
+/// returns its path. Each setting is (table, line): the line goes under the
+/// table's header if config/tap.toml has it (`"runtime"`, `"[ports]"` for
+/// the first `[[ports]]`), else under a new `[table]` at the end.
+pub fn tap_config(dir: &TempDir, settings: &[(&str, &str)]) -> PathBuf {
+    let base = repo_root().join("config/tap.toml");
+    let text = std::fs::read_to_string(&base).unwrap_or_else(|e| panic!("read {}: {e}", base.display()));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for (table, line) in settings {
+        let header = format!("[{table}]");
+        match lines.iter().position(|l| l.trim() == header) {
+            Some(at) => lines.insert(at + 1, line.to_string()),
+            None => lines.extend([String::new(), header, line.to_string()]),
+        }
+    }
+    let path = dir.path().join("zcnet.toml");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
 }

@@ -67,6 +67,10 @@ pub struct NetStats {
     pub syn_backlog_full: u64,
     /// The zero-copy datagram path.
     pub datagrams: DatagramStats,
+    /// `read_with` calls that needed a linear copy (data wrapped around the ring).
+    pub read_wraps: u64,
+    /// `write_with` calls served from scratch space (free space wrapped around the ring).
+    pub write_wraps: u64,
     /// Sockets reclaimed after closing.
     pub reclaimed: u64,
 }
@@ -128,6 +132,12 @@ pub(crate) struct NetCore {
     pub(crate) scratch: RefCell<Vec<u8>>,
     /// When smoltcp next wants an egress pass (see `egress`).
     egress_at: std::cell::Cell<Option<smoltcp::time::Instant>>,
+    /// `read_with` calls shown a linear copy because the data wrapped
+    /// around the receive ring.
+    pub(crate) read_wraps: std::cell::Cell<u64>,
+    /// `write_with` calls served from scratch space because the free space
+    /// wrapped around the transmit ring.
+    pub(crate) write_wraps: std::cell::Cell<u64>,
 }
 
 thread_local! {
@@ -206,6 +216,8 @@ impl NetCore {
             }),
             scratch: RefCell::new(Vec::new()),
             egress_at: std::cell::Cell::new(None),
+            read_wraps: std::cell::Cell::new(0),
+            write_wraps: std::cell::Cell::new(0),
         }))
     }
 
@@ -327,6 +339,8 @@ impl NetCore {
         let inner = self.inner.borrow();
         let mut s = inner.stats;
         s.device = inner.device.stats();
+        s.read_wraps = self.read_wraps.get();
+        s.write_wraps = self.write_wraps.get();
         let tcp = inner.sockets.iter().filter(|(_, s)| matches!(s, smoltcp::socket::Socket::Tcp(_))).count();
         s.tcp_sockets = tcp - inner.free_tcp.len();
         s

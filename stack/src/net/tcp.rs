@@ -227,6 +227,7 @@ impl Conn {
                 // The data wraps around the ring and the closure wants more
                 // than the first part: show it everything, contiguous, from
                 // scratch space (at most once per trip around the ring).
+                self.net.read_wraps.set(self.net.read_wraps.get() + 1);
                 let mut scratch = self.net.scratch.borrow_mut();
                 scratch.resize(available, 0);
                 let got = s.peek_slice(&mut scratch[..]).unwrap_or(0);
@@ -315,6 +316,7 @@ impl Conn {
             }
             // The free space wraps around the ring: serialise into scratch
             // space, then copy into the ring (rare: once per trip around it).
+            self.net.write_wraps.set(self.net.write_wraps.get() + 1);
             let mut scratch = self.net.scratch.borrow_mut();
             scratch.clear();
             scratch.resize(free, 0);
