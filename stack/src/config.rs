@@ -308,6 +308,13 @@ impl Config {
             if !(68..=9600).contains(&p.mtu) {
                 return Err(ConfigError::new(field("mtu"), format!("{} is outside 68..=9600", p.mtu)));
             }
+            // A frame must fit one mbuf (128 bytes of the data room are headroom).
+            if p.mtu as usize + 14 > self.mempool.data_room as usize - 128 {
+                return Err(ConfigError::new(
+                    field("mtu"),
+                    format!("{} does not fit mempool.data_room {} (needs mtu + 142)", p.mtu, self.mempool.data_room),
+                ));
+            }
             if let Some(mac) = &p.mac {
                 parse_mac(mac).map_err(|e| ConfigError::new(field("mac"), e))?;
             }
@@ -318,8 +325,8 @@ impl Config {
         if self.mempool.cache > 512 || self.mempool.cache > self.mempool.mbufs / 2 {
             return Err(ConfigError::new("mempool.cache", "must be at most 512 and at most half of mempool.mbufs"));
         }
-        if self.mempool.data_room < 256 + 128 {
-            return Err(ConfigError::new("mempool.data_room", "must be at least 384 bytes (128 of them are headroom)"));
+        if self.mempool.data_room < 256 + 128 || self.mempool.data_room > 65535 - 128 {
+            return Err(ConfigError::new("mempool.data_room", "must be 384..=65407 bytes (128 of them are headroom)"));
         }
         if self.runtime.burst == 0 || self.runtime.burst as usize > crate::MAX_BURST {
             return Err(ConfigError::new("runtime.burst", format!("must be in 1..={}", crate::MAX_BURST)));
