@@ -123,6 +123,8 @@ pub(crate) struct Inner {
     stats: NetStats,
     ip: Ipv4Addr,
     last_maintain: std::time::Instant,
+    port_scratch: Vec<u16>,
+    handle_scratch: Vec<SocketHandle>,
 }
 
 /// One core's stack, shared by that core's sockets through `Rc`.
@@ -213,6 +215,8 @@ impl NetCore {
                 stats: NetStats::default(),
                 ip,
                 last_maintain: std::time::Instant::now(),
+                port_scratch: Vec::new(),
+                handle_scratch: Vec::new(),
             }),
             scratch: RefCell::new(Vec::new()),
             egress_at: std::cell::Cell::new(None),
@@ -388,26 +392,36 @@ impl Inner {
     /// Refills listen backlogs, wakes acceptors, reclaims closed sockets.
     fn maintain(&mut self) {
         self.last_maintain = std::time::Instant::now();
-        let ports: Vec<u16> = self.listeners.keys().copied().collect();
-        for port in ports {
+        // Scratch vectors keep their capacity: maintenance runs on every
+        // state change and must not allocate each time.
+        let mut ports = std::mem::take(&mut self.port_scratch);
+        ports.clear();
+        ports.extend(self.listeners.keys().copied());
+        for &port in &ports {
             self.maintain_listener(port);
         }
+        self.port_scratch = ports;
         // A socket closed by its owner is freed at CLOSED, or already at
         // TIME-WAIT: zcnet holds no TIME-WAIT state. smoltcp finds sockets
         // by linear search, so every socket held costs every packet, and a
         // client closing thousands of connections a second would pay for
         // each for 10 s. The price: if our last ACK is lost, the peer's
         // retransmitted FIN meets a RST and its LAST-ACK ends early.
+        let mut done = std::mem::take(&mut self.handle_scratch);
+        done.clear();
         let sockets = &self.sockets;
-        let (done, open): (Vec<_>, Vec<_>) = self.closing.iter().partition(|&&h| {
-            matches!(sockets.get::<stcp::Socket>(h).state(), stcp::State::Closed | stcp::State::TimeWait)
-        });
-        if !done.is_empty() {
-            self.closing = open;
-            for h in done {
-                self.release(h);
+        self.closing.retain(|&h| {
+            let finished =
+                matches!(sockets.get::<stcp::Socket>(h).state(), stcp::State::Closed | stcp::State::TimeWait);
+            if finished {
+                done.push(h);
             }
+            !finished
+        });
+        for &h in &done {
+            self.release(h);
         }
+        self.handle_scratch = done;
     }
 
     fn maintain_listener(&mut self, port: u16) {
