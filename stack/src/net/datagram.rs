@@ -62,7 +62,24 @@ impl DatagramStats {
 
 /// A received UDP datagram: the owned mbuf it arrived in, with its payload
 /// and addresses. Dropping it frees the mbuf; [`UdpSocket::reply`] sends
-/// it back in the same mbuf.
+/// it back in the same mbuf. Ownership is a value that moves, so no
+/// cancellation can free a datagram the NIC is still sending.
+///
+/// A zero-copy echo: the payload is read and rewritten where the NIC put
+/// it, and the reply leaves in the same mbuf.
+///
+/// ```no_run
+/// # async fn example() -> std::io::Result<()> {
+/// use zcnet_stack::net::UdpSocket;
+/// let socket = UdpSocket::bind("0.0.0.0:7".parse().unwrap())?;
+/// loop {
+///     let mut datagram = socket.recv_packet().await?;
+///     println!("{} bytes from {}", datagram.payload().len(), datagram.source());
+///     datagram.payload_mut().reverse();
+///     socket.reply(datagram)?;
+/// }
+/// # }
+/// ```
 ///
 /// [`UdpSocket::reply`]: super::UdpSocket::reply
 pub struct Datagram {

@@ -119,6 +119,15 @@ impl UdpSocket {
     ///
     /// Cancel safety: cancel-safe: a datagram is taken off the queue only by
     /// the poll that completes the future.
+    ///
+    /// ```no_run
+    /// # async fn example(socket: zcnet_stack::net::UdpSocket) -> std::io::Result<()> {
+    /// let datagram = socket.recv_packet().await?;
+    /// let first_byte = datagram.payload().first(); // in the mbuf's data room
+    /// # let _ = first_byte;
+    /// socket.reply(datagram)?; // back out, same mbuf
+    /// # Ok(()) }
+    /// ```
     pub async fn recv_packet(&self) -> io::Result<Datagram> {
         Ok(poll_fn(|cx| self.poll_datagram(cx)).await)
     }
@@ -187,6 +196,14 @@ impl UdpSocket {
     ///
     /// Fails with `InvalidInput` if the headroom is too small, `WouldBlock`
     /// if the transmit queue stays full (the packet is dropped).
+    ///
+    /// ```no_run
+    /// # fn example(socket: &zcnet_stack::net::UdpSocket) -> std::io::Result<()> {
+    /// let mut packet = socket.alloc_datagram(8)?;
+    /// packet.data_mut().copy_from_slice(&42u64.to_be_bytes()); // serialise in place
+    /// socket.send_packet(packet, "198.18.0.1:9000".parse().unwrap())?; // this mbuf goes out
+    /// # Ok(()) }
+    /// ```
     pub fn send_packet(&self, mut packet: Packet, to: SocketAddr) -> io::Result<()> {
         let SocketAddr::V4(to) = to else {
             return Err(err(io::ErrorKind::Unsupported, "zcnet speaks IPv4 only"));
