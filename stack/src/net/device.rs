@@ -116,6 +116,33 @@ impl DpdkDevice {
         self.rx.as_slice().first()
     }
 
+    /// Drops the next received frame, counted, if the device's checks
+    /// refuse it (bad checksum, malformed, oversized). True if it did.
+    pub(crate) fn drop_bad_head(&mut self) -> bool {
+        let Some(packet) = self.rx.as_slice().first() else { return false };
+        if self.rx_offload {
+            match rx_verdict(packet) {
+                RxVerdict::Pass => {}
+                RxVerdict::BadChecksum => {
+                    self.rx_stats.drop_bad_checksum += 1;
+                    drop(self.rx.pop());
+                    return true;
+                }
+                RxVerdict::Malformed => {
+                    self.rx_stats.drop_malformed += 1;
+                    drop(self.rx.pop());
+                    return true;
+                }
+            }
+        }
+        if packet.len() > self.mtu + 14 || packet.segment_count() > 1 {
+            self.rx_stats.drop_oversized += 1;
+            drop(self.rx.pop());
+            return true;
+        }
+        false
+    }
+
     /// Drops the next received frame (the stack refused it before smoltcp).
     pub(crate) fn drop_rx(&mut self) {
         drop(self.rx.pop());
@@ -210,7 +237,14 @@ pub struct TxToken<'a> {
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let packet = self.tx.pool.try_alloc().and_then(|mut p| p.append(len).is_ok().then_some(p));
+        let alloc = |pool: &Mempool| pool.try_alloc().and_then(|mut p| p.append(len).is_ok().then_some(p));
+        let mut packet = alloc(&self.tx.pool);
+        if packet.is_none() && self.tx.batch.len() > 0 {
+            // The pool is dry but frames wait in the batch: hand them to the
+            // device first (it frees what it has sent), then try once more.
+            self.tx.flush();
+            packet = alloc(&self.tx.pool);
+        }
         match packet {
             Some(mut p) => {
                 let r = f(p.data_mut());
@@ -248,27 +282,11 @@ impl phy::Device for DpdkDevice {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        loop {
-            let packet = self.rx.pop()?;
-            if self.rx_offload {
-                match rx_verdict(&packet) {
-                    RxVerdict::Pass => {}
-                    RxVerdict::BadChecksum => {
-                        self.rx_stats.drop_bad_checksum += 1;
-                        continue;
-                    }
-                    RxVerdict::Malformed => {
-                        self.rx_stats.drop_malformed += 1;
-                        continue;
-                    }
-                }
-            }
-            if packet.len() > self.mtu + 14 || packet.segment_count() > 1 {
-                self.rx_stats.drop_oversized += 1;
-                continue;
-            }
-            return Some((RxToken { packet }, TxToken { tx: &mut self.tx }));
-        }
+        // Only the head frame: the stack's dispatch has looked at exactly
+        // this one (and dropped it already if `drop_bad_head` refused it).
+        while self.drop_bad_head() {}
+        let packet = self.rx.pop()?;
+        Some((RxToken { packet }, TxToken { tx: &mut self.tx }))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {

@@ -45,6 +45,8 @@ const FREE_TCP_MAX: usize = 256;
 /// `Inner::admit_syn`, which adds a socket for each SYN while the backlog
 /// has room.
 const LISTEN_AHEAD: usize = 4;
+/// Seconds a connection may stay in SYN-RECEIVED.
+const HANDSHAKE_TIMEOUT_SECS: u64 = 5;
 /// How often closing sockets are checked when no packet changed anything.
 const MAINTAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 /// First ephemeral port for active opens.
@@ -273,8 +275,16 @@ impl NetCore {
                     }
                     continue;
                 }
-                if let Some(port) = syn_port(frame, inner.ip) {
-                    if !inner.admit_syn(port) {
+                if inner.device.drop_bad_head() {
+                    continue;
+                }
+                let Some(frame) = inner.device.peek_rx().map(|p| p.data()) else { continue };
+                if let Some((port, src, sport)) = syn_tuple(frame, inner.ip) {
+                    // A SYN for a connection that exists is no new connection:
+                    // keep it from the LISTEN sockets, which would take it
+                    // (RFC 5961 4.2 wants a challenge ACK; smoltcp's own
+                    // socket drops it).
+                    if inner.owns_tuple(port, src, sport) || !inner.admit_syn(port) {
                         inner.device.drop_rx();
                         continue;
                     }
@@ -523,8 +533,18 @@ impl Inner {
             return true;
         }
         if l.pending.len() >= l.backlog {
-            self.stats.syn_backlog_full += 1;
-            return false;
+            // Sockets may have closed on a timer (a handshake that timed
+            // out) without any frame telling `maintain`: count again.
+            self.maintain_listener(port);
+            let Some(l) = self.listeners.get_mut(&port) else { return true };
+            if l.listening > 0 {
+                l.listening -= 1;
+                return true;
+            }
+            if l.pending.len() >= l.backlog {
+                self.stats.syn_backlog_full += 1;
+                return false;
+            }
         }
         self.add_listen_socket(port);
         true
@@ -545,9 +565,27 @@ impl Inner {
         self.sockets.add(tcp_socket(&self.config))
     }
 
+    /// True if a synchronised (or closing) socket has this 4-tuple.
+    fn owns_tuple(&self, port: u16, src: Ipv4Addr, sport: u16) -> bool {
+        let remote = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(src), sport);
+        self.sockets.iter().any(|(_, s)| match s {
+            smoltcp::socket::Socket::Tcp(t) => {
+                !matches!(t.state(), stcp::State::Listen | stcp::State::Closed)
+                    && t.remote_endpoint() == Some(remote)
+                    && t.local_endpoint().map(|e| e.port) == Some(port)
+            }
+            _ => false,
+        })
+    }
+
     /// Adds a socket in LISTEN on `port` to that port's listener.
     fn add_listen_socket(&mut self, port: u16) {
         let h = self.tcp_socket();
+        // A handshake that does not complete gives its place back
+        // (accept clears the timeout again).
+        self.sockets
+            .get_mut::<stcp::Socket>(h)
+            .set_timeout(Some(smoltcp::time::Duration::from_secs(HANDSHAKE_TIMEOUT_SECS)));
         if self.sockets.get_mut::<stcp::Socket>(h).listen(port).is_err() {
             self.release(h);
             return;
@@ -619,6 +657,16 @@ impl Inner {
 
 use crate::packet::Packet;
 use datagram::udp_port;
+
+/// (destination port, source address, source port) of `frame` if it is a
+/// TCP SYN (without ACK) to `ip`.
+fn syn_tuple(frame: &[u8], ip: Ipv4Addr) -> Option<(u16, Ipv4Addr, u16)> {
+    use smoltcp::wire::{EthernetFrame, Ipv4Packet, TcpPacket};
+    let port = syn_port(frame, ip)?;
+    let ipv4 = Ipv4Packet::new_checked(EthernetFrame::new_checked(frame).ok()?.payload()).ok()?;
+    let tcp = TcpPacket::new_checked(ipv4.payload()).ok()?;
+    Some((port, ipv4.src_addr(), tcp.src_port()))
+}
 
 /// The destination port of `frame` if it is a TCP SYN (without ACK) to
 /// `ip`. Parsed with smoltcp's checked views: malformed frames give `None`

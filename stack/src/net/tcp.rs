@@ -107,6 +107,7 @@ impl TcpListener {
         match found {
             Some(i) => {
                 let h = l.pending.remove(i).expect("index from position");
+                inner.sockets.get_mut::<tcp::Socket>(h).set_timeout(None);
                 let s = inner.sockets.get::<tcp::Socket>(h);
                 let peer = s.remote_endpoint().map(from_endpoint);
                 let local = s.local_endpoint().map(from_endpoint);
