@@ -83,6 +83,9 @@ impl CommonArgs {
         }
         if let Some(n) = self.mbufs {
             c.mempool.mbufs = n;
+            // The per-lcore cache may hold at most half the pool: scale it
+            // with a pool made small on the command line.
+            c.mempool.cache = c.mempool.cache.min(n / 2);
         }
         if let Some(n) = self.burst {
             c.runtime.burst = n;

@@ -65,6 +65,16 @@ impl std::fmt::Debug for Eal {
     }
 }
 
+/// CPUs online (the highest id + 1 of /sys/devices/system/cpu/online).
+fn online_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| parse_lcores(s.trim()).ok())
+        .and_then(|ids| ids.into_iter().max())
+        .map(|m| m as usize + 1)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Free 2 MiB (default size) hugepages, read from /proc/meminfo.
 pub fn free_hugepages() -> u64 {
     let Ok(info) = std::fs::read_to_string("/proc/meminfo") else { return 0 };
@@ -83,6 +93,27 @@ impl Eal {
         };
         // `-l` takes plain core lists; `--lcores` also maps lcores to CPUs.
         let flag = if config.lcores.contains('@') { "--lcores" } else { "-l" };
+        // Plain lists name CPUs: each must exist here (EAL's own refusal is a
+        // page of usage text).
+        if flag == "-l" {
+            let cpus = online_cpus();
+            if let Some(bad) = lcores.iter().find(|&&l| l as usize >= cpus) {
+                return Err(Error::EalInit {
+                    reason: format!(
+                        "eal.lcores: CPU {bad} does not exist here (CPUs 0-{}); map lcores onto CPUs with LCORE@CPU, e.g. \"0@0,1@0,2@1\"",
+                        cpus - 1
+                    ),
+                    args: String::new(),
+                });
+            }
+        }
+        // A tap device needs CAP_NET_ADMIN; without it EAL only says the port is missing.
+        // SAFETY: geteuid has no preconditions.
+        if config.vdevs.iter().any(|v| v.starts_with("net_tap")) && unsafe { libc::geteuid() } != 0 {
+            return Err(Error::Permission(
+                "net_tap needs root (or CAP_NET_ADMIN) to create its interface: run as root".into(),
+            ));
+        }
         let mut args: Vec<String> = vec!["zcnet".into(), flag.into(), config.lcores.clone()];
         args.extend(["--main-lcore".into(), lcores[0].to_string()]);
         args.extend(["--file-prefix".into(), prefix]);

@@ -31,7 +31,7 @@ pub enum Error {
     #[error("EAL is already initialised in this process (DPDK allows one init per process)")]
     EalAlreadyInitialised,
     /// EAL refused to start.
-    #[error("EAL init failed: {reason} (arguments: {args})")]
+    #[error("EAL init failed: {reason}{}", if args.is_empty() { String::new() } else { format!(" (arguments: {args})") })]
     EalInit {
         /// `rte_strerror(rte_errno)`.
         reason: String,

@@ -196,8 +196,11 @@ impl Port {
             return Err(Error::PortCapability {
                 port: name,
                 what: format!(
-                    "offers {} rx / {} tx queues, {} were asked for (one pair per worker lcore)",
-                    info.max_rx_queues, info.max_tx_queues, queues
+                    "offers {} rx / {} tx queues, {} were asked for (one pair per worker lcore): use at most {} worker lcores in eal.lcores",
+                    info.max_rx_queues,
+                    info.max_tx_queues,
+                    queues,
+                    info.max_rx_queues.min(info.max_tx_queues)
                 ),
             });
         }
