@@ -239,7 +239,7 @@ impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let alloc = |pool: &Mempool| pool.try_alloc().and_then(|mut p| p.append(len).is_ok().then_some(p));
         let mut packet = alloc(&self.tx.pool);
-        if packet.is_none() && self.tx.batch.len() > 0 {
+        if packet.is_none() && !self.tx.batch.is_empty() {
             // The pool is dry but frames wait in the batch: hand them to the
             // device first (it frees what it has sent), then try once more.
             self.tx.flush();
