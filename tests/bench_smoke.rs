@@ -1,0 +1,70 @@
+//! The benchmark smoke test: `scripts/bench.sh smoke --debug` runs every
+//! scenario of zcnet-bench (on the in-memory wire) and zcnet-tokio-bench for
+//! one second each and fails unless each prints a well-formed result line
+//! (every field present, rate > 0, errors = 0). The benchmarks themselves
+//! never run in the test suite; this only proves they still work.
+//!
+//! zcnet-bench is the binary cargo built for this test run; the script
+//! builds zcnet-tokio-bench (dev profile, that package only).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BENCH: &str = env!("CARGO_BIN_EXE_zcnet-bench");
+
+/// Ten one-second runs take about 15 s; the first build of
+/// zcnet-tokio-bench may add a little. Past this, the script is stopped.
+const LIMIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn bench_smoke_every_scenario_produces_a_well_formed_row() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut child = Command::new("bash")
+        .arg(format!("{root}/scripts/bench.sh"))
+        .args(["smoke", "--debug"])
+        .current_dir(root)
+        .env("ZCNET_BENCH", BENCH)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start scripts/bench.sh");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    // Drain both pipes while waiting, so the script never blocks on a full pipe.
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for scripts/bench.sh") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            // SIGTERM lets the script end its own children (by PID) and
+            // remove its scratch directory; SIGKILL if it does not.
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let stop = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < stop {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    match status {
+        None => panic!("scripts/bench.sh smoke did not finish within {LIMIT:?}\nstdout:\n{out}\nstderr:\n{err}"),
+        Some(s) => assert!(s.success(), "scripts/bench.sh smoke failed ({s})\nstdout:\n{out}\nstderr:\n{err}"),
+    }
+    assert_eq!(out.matches("smoke ok:").count(), 10, "expected 10 well-formed rows\nstdout:\n{out}");
+}
