@@ -1,5 +1,5 @@
-//! zcnet-echo: TCP and UDP echo servers on the zcnet stack — the smallest
-//! complete socket program. Every core listens on the same ports; each
+//! zcnet-echo: TCP and UDP echo servers (and TCP discard on port 9) on the
+//! zcnet stack — the smallest complete socket program. Every core listens on the same ports; each
 //! connection is a task that reads into an owned buffer and writes it back.
 //! With `--connect` it is the client instead: it sends a pattern to an echo
 //! server, half-closes, and checks that every byte came back.
@@ -7,12 +7,15 @@
 //!     ip netns exec NS zcnet-echo --config config/tap.toml --port 7
 //!     ip netns exec NS zcnet-echo --config config/tap.toml --connect 198.18.0.1:7 --send 1048576
 
+#[path = "shared/servers.rs"]
+mod servers;
+
 use clap::Parser;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use zcnet::cli::{exit_usage, CommonArgs};
-use zcnet::net::{RawSocket, TcpListener, TcpStream, UdpSocket};
+use zcnet::net::{RawSocket, TcpStream, UdpSocket};
 use zcnet::runtime::{sleep, spawn, timeout};
 
 /// TCP and UDP echo servers.
@@ -22,7 +25,7 @@ struct Args {
     #[command(flatten)]
     common: CommonArgs,
     /// TCP and UDP port to echo on.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = servers::ECHO_PORT)]
     port: u16,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
@@ -72,28 +75,36 @@ fn main() {
             }
             return;
         }
-        println!("core {} (queue {}): echo on {}:{port} (tcp, udp)", core.lcore.id, core.lcore.index, core.ip);
+        println!(
+            "core {} (queue {}): echo on {}:{port} (tcp, udp), discard on tcp port {}",
+            core.lcore.id,
+            core.lcore.index,
+            core.ip,
+            servers::DISCARD_PORT
+        );
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
         let udp = UdpSocket::bind(addr).unwrap_or_else(|e| exit_usage(&format!("udp bind {addr}: {e}")));
         if udp_zero_copy {
-            spawn(udp_echo_zero_copy(udp));
+            spawn(servers::udp_echo_zero_copy(udp));
         } else {
-            spawn(udp_echo(udp));
+            spawn(servers::udp_echo(udp));
         }
         if let Some(ethertype) = raw_ethertype {
             let raw =
                 RawSocket::bind(ethertype, None).unwrap_or_else(|e| exit_usage(&format!("raw {ethertype:#x}: {e}")));
             spawn(raw_echo(raw));
         }
-        let listener = TcpListener::bind(addr).unwrap_or_else(|e| exit_usage(&format!("tcp bind {addr}: {e}")));
-        loop {
-            match listener.accept().await {
-                Ok((stream, _peer)) => {
-                    spawn(tcp_echo(stream, cancel_reads));
-                }
-                Err(e) => eprintln!("accept: {e}"),
-            }
+        if port != servers::DISCARD_PORT {
+            spawn(servers::accept_loop(SocketAddr::from(([0, 0, 0, 0], servers::DISCARD_PORT)), servers::tcp_discard));
         }
+        servers::accept_loop(addr, move |stream| async move {
+            if cancel_reads {
+                tcp_echo_cancelling_reads(stream).await
+            } else {
+                servers::tcp_echo(stream).await
+            }
+        })
+        .await;
     })
     .unwrap_or_else(|e| exit_usage(&e.to_string()));
     for (i, c) in report.cores.iter().enumerate() {
@@ -106,33 +117,29 @@ fn main() {
 
 static CLIENT_FAILED: AtomicBool = AtomicBool::new(false);
 
-/// Echoes one connection until the peer closes its side.
-async fn tcp_echo(stream: TcpStream, cancel_reads: bool) {
+/// Echoes one connection like `servers::tcp_echo`, but every other read is
+/// given a few microseconds and then dropped, buffer and all: no byte may be
+/// lost, the next read must see it.
+async fn tcp_echo_cancelling_reads(stream: TcpStream) {
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut cancelled = 0u64;
     for turn in 0u64.. {
         buf.clear();
-        if cancel_reads && turn % 2 == 0 {
-            // Give the read a few microseconds, then drop it, buffer and all:
-            // no byte may be lost, the next read must see it.
+        let read = if turn % 2 == 0 {
             match timeout(Duration::from_micros(turn % 7), stream.read(Vec::with_capacity(64 * 1024))).await {
                 Err(_) => {
                     cancelled += 1;
                     continue;
                 }
-                Ok((r, b)) => {
-                    buf = b;
-                    if !matches!(r, Ok(n) if n > 0) {
-                        break;
-                    }
-                }
+                Ok(done) => done,
             }
         } else {
-            let (r, b) = stream.read(buf).await;
-            buf = b;
-            if !matches!(r, Ok(n) if n > 0) {
-                break;
-            }
+            stream.read(buf).await
+        };
+        let (r, b) = read;
+        buf = b;
+        if !matches!(r, Ok(n) if n > 0) {
+            break;
         }
         let (r, b) = stream.write_all(buf).await;
         buf = b;
@@ -140,10 +147,7 @@ async fn tcp_echo(stream: TcpStream, cancel_reads: bool) {
             break;
         }
     }
-    if cancel_reads {
-        println!("connection {}: {cancelled} read(s) cancelled", stream.peer_addr());
-    }
-    // Dropping the stream closes it: FIN after everything queued.
+    println!("connection {}: {cancelled} read(s) cancelled", stream.peer_addr());
 }
 
 /// Sends `len` pattern bytes to an echo server, half-closes, and checks
@@ -187,13 +191,6 @@ async fn client(server: SocketAddr, len: usize) -> bool {
     ok
 }
 
-/// Echoes datagrams with no copy: the received mbuf is turned around.
-async fn udp_echo_zero_copy(socket: UdpSocket) {
-    while let Ok(datagram) = socket.recv_packet().await {
-        let _ = socket.reply(datagram);
-    }
-}
-
 /// Echoes raw frames: MAC addresses swapped in place, same mbuf.
 async fn raw_echo(raw: RawSocket) {
     while let Ok(mut frame) = raw.recv().await {
@@ -203,18 +200,5 @@ async fn raw_echo(raw: RawSocket) {
             dst.swap_with_slice(&mut src[..6]);
             let _ = raw.send(frame);
         }
-    }
-}
-
-/// Echoes datagrams back to their sender.
-async fn udp_echo(socket: UdpSocket) {
-    let mut buf = Vec::with_capacity(65536);
-    loop {
-        buf.clear();
-        let (r, b) = socket.recv_from(buf).await;
-        buf = b;
-        let Ok((_, from)) = r else { continue };
-        let (_, b) = socket.send_to(buf, from).await;
-        buf = b;
     }
 }
