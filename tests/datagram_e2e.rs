@@ -16,8 +16,7 @@
 
 mod common;
 
-use common::{assert_success, net_stat_in, App, Netns};
-use std::process::ExitStatus;
+use common::{assert_clean_exit, assert_success, net_stat_in, py_count, App, Netns};
 use std::time::{Duration, Instant};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_zcnet-echo");
@@ -130,16 +129,6 @@ fn python(ns: &Netns, scapy: bool, body: &str, limit: Duration) -> String {
     stdout
 }
 
-/// The number after `key` in a line of the Python client's output
-/// ("key N ..."), which must be there.
-fn py_count(out: &str, key: &str) -> u64 {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.trim_end_matches(',').parse().ok())
-        .unwrap_or_else(|| panic!("no `{key} N` in the client's output:\n{out}"))
-}
-
 /// A counter of the datagram fast path (`datagrams: DatagramStats { .. }`).
 fn datagrams(stdout: &str, field: &str) -> u64 {
     net_stat_in(stdout, "datagrams", field).unwrap_or_else(|| panic!("no datagrams.{field} in:\n{stdout}"))
@@ -148,13 +137,6 @@ fn datagrams(stdout: &str, field: &str) -> u64 {
 /// A counter of the device (`device: DeviceStats { .. }`).
 fn device(stdout: &str, field: &str) -> u64 {
     net_stat_in(stdout, "device", field).unwrap_or_else(|| panic!("no device.{field} in:\n{stdout}"))
-}
-
-/// Fails unless the app exited 0 and returned every mbuf to its pool.
-fn assert_clean_exit(status: ExitStatus, stdout: &str, stderr: &str) {
-    eprintln!("app stdout:\n{stdout}");
-    assert_eq!(status.code(), Some(0), "app exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(!stderr.contains("mbuf(s) out"), "app leaked mbufs:\n{stderr}");
 }
 
 /// Shows every fast-path counter (for the report when a test fails or runs

@@ -17,8 +17,7 @@
 
 mod common;
 
-use common::{assert_success, net_stat, net_stat_in, App, Netns, TempDir};
-use std::process::ExitStatus;
+use common::{assert_clean_exit, assert_success, net_stat, net_stat_in, py_count, App, Netns, TempDir};
 use std::time::Duration;
 
 const ECHO: &str = env!("CARGO_BIN_EXE_zcnet-echo");
@@ -306,22 +305,6 @@ fn python(ns: &Netns, body: &str, limit: Duration) -> String {
     eprintln!("python:\n{stdout}");
     assert_success(&out, "python client");
     stdout
-}
-
-/// The number after `key` in a line of the Python output ("key N ...").
-fn py_count(out: &str, key: &str) -> u64 {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.trim_end_matches(',').parse().ok())
-        .unwrap_or_else(|| panic!("no `{key} N` in the Python output:\n{out}"))
-}
-
-/// Fails unless the app exited 0 and returned every mbuf to its pool.
-fn assert_clean_exit(status: ExitStatus, stdout: &str, stderr: &str) {
-    eprintln!("app stdout:\n{stdout}");
-    assert_eq!(status.code(), Some(0), "app exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(!stderr.contains("mbuf(s) out"), "app leaked mbufs:\n{stderr}");
 }
 
 /// Receive drops the stack counts, by counter: the device's (`device.drop_*`,

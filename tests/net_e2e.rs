@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_success, net_stat, tap_config, App, Netns, TempDir, STACK_IP};
+use common::{assert_clean_exit, assert_success, net_stat, tap_config, App, Netns, TempDir, STACK_IP};
 use std::process::Command;
 use std::time::Duration;
 
@@ -87,13 +87,6 @@ fn sha256(path: &std::path::Path) -> String {
     let out = common::run_bounded(Command::new("sha256sum").arg(path), Duration::from_secs(20));
     assert_success(&out, "sha256sum");
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
-}
-
-/// Fails unless the app exited 0 and returned every mbuf to its pool.
-fn assert_clean_exit(status: std::process::ExitStatus, stdout: &str, stderr: &str) {
-    eprintln!("app stdout:\n{stdout}");
-    assert_eq!(status.code(), Some(0), "app exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(!stderr.contains("mbuf(s) out"), "app leaked mbufs:\n{stderr}");
 }
 
 #[test]

@@ -591,3 +591,22 @@ pub fn tap_config(dir: &TempDir, settings: &[(&str, &str)]) -> PathBuf {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     path
 }
+
+/// The number after `key` in a line of a Python client's output
+/// ("key N ..."), which must be there.
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn py_count(out: &str, key: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("no `{key} N` in the Python output:\n{out}"))
+}
+
+/// Fails unless the app exited 0 and returned every mbuf to its pool.
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn assert_clean_exit(status: std::process::ExitStatus, stdout: &str, stderr: &str) {
+    eprintln!("app stdout:\n{stdout}");
+    assert_eq!(status.code(), Some(0), "app exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!stderr.contains("mbuf(s) out"), "app leaked mbufs:\n{stderr}");
+}
