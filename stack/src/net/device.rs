@@ -44,6 +44,9 @@ pub struct DpdkDevice {
     burst: usize,
     /// The NIC checks rx checksums: verify here (trusting its verdicts) instead of in smoltcp.
     rx_offload: bool,
+    /// The head of `rx` passed `drop_bad_head` already (the dispatch checks
+    /// it before smoltcp's `receive`; the checksum is not verified twice).
+    head_checked: bool,
     rx_stats: DeviceStats,
 }
 
@@ -85,6 +88,7 @@ impl DpdkDevice {
             mtu,
             burst,
             rx_offload: o.rx_ipv4_checksum && o.rx_l4_checksum,
+            head_checked: false,
             rx_stats: DeviceStats::default(),
         }
     }
@@ -119,6 +123,9 @@ impl DpdkDevice {
     /// Drops the next received frame, counted, if the device's checks
     /// refuse it (bad checksum, malformed, oversized). True if it did.
     pub(crate) fn drop_bad_head(&mut self) -> bool {
+        if self.head_checked {
+            return false;
+        }
         let Some(packet) = self.rx.as_slice().first() else { return false };
         if self.rx_offload {
             match rx_verdict(packet) {
@@ -140,17 +147,21 @@ impl DpdkDevice {
             drop(self.rx.pop());
             return true;
         }
+        // Checked once: `receive` does not verify the same frame again.
+        self.head_checked = true;
         false
     }
 
     /// Drops the next received frame (the stack refused it before smoltcp).
     pub(crate) fn drop_rx(&mut self) {
+        self.head_checked = false;
         drop(self.rx.pop());
     }
 
     /// Takes the next received frame out of the device, bypassing smoltcp
     /// (for the datagram and raw-frame fast paths).
     pub fn take_rx(&mut self) -> Option<Packet> {
+        self.head_checked = false;
         self.rx.pop()
     }
 
@@ -185,6 +196,7 @@ impl DpdkDevice {
         self.flush();
         self.tx.batch.clear();
         self.rx.clear();
+        self.head_checked = false;
         self.rxq.drain();
     }
 
@@ -286,6 +298,7 @@ impl phy::Device for DpdkDevice {
         // this one (and dropped it already if `drop_bad_head` refused it).
         while self.drop_bad_head() {}
         let packet = self.rx.pop()?;
+        self.head_checked = false;
         Some((RxToken { packet }, TxToken { tx: &mut self.tx }))
     }
 
