@@ -13,6 +13,8 @@
 mod bench;
 #[path = "shared/servers.rs"]
 mod servers;
+#[path = "shared/usage.rs"]
+mod usage;
 
 use bench::{BenchArgs, Scenario, Tally};
 use clap::Parser;
@@ -20,13 +22,14 @@ use servers::{DISCARD_PORT, ECHO_PORT};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use zcnet::cli::{exit_usage, CommonArgs};
+use usage::{config_or_exit, exit_usage};
+use zcnet::cli::CommonArgs;
 use zcnet::net::{TcpStream, UdpSocket};
 use zcnet::runtime::{spawn, timeout};
 
 /// Benchmark client (and, on a wire, server) on the zcnet stack.
 #[derive(Debug, Parser)]
-#[command(name = "zcnet-bench", version, about)]
+#[command(name = "zcnet-bench", version)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -41,7 +44,7 @@ static RESULT: Mutex<Option<(Tally, f64)>> = Mutex::new(None);
 
 fn main() {
     let args = Args::parse();
-    let config = args.common.config_or_exit();
+    let config = config_or_exit(&args.common);
     let on_wire = config.effective_ports().first().is_some_and(|p| p.wire);
     if args.server.is_none() && !on_wire {
         exit_usage("give --server IP, or use an in-memory wire (--config config/wire.toml)");

@@ -9,18 +9,21 @@
 
 #[path = "shared/servers.rs"]
 mod servers;
+#[path = "shared/usage.rs"]
+mod usage;
 
 use clap::Parser;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use zcnet::cli::{exit_usage, CommonArgs};
+use usage::{config_or_exit, exit_usage};
+use zcnet::cli::CommonArgs;
 use zcnet::net::{RawSocket, TcpStream, UdpSocket};
 use zcnet::runtime::{sleep, spawn, timeout};
 
 /// TCP and UDP echo servers.
 #[derive(Debug, Parser)]
-#[command(name = "zcnet-echo", version, about)]
+#[command(name = "zcnet-echo", version)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -57,7 +60,7 @@ fn parse_ethertype(s: &str) -> Result<u16, String> {
 
 fn main() {
     let args = Args::parse();
-    let config = args.common.config_or_exit();
+    let config = config_or_exit(&args.common);
     let (port, duration, connect, send, cancel_reads) =
         (args.port, args.duration, args.connect, args.send, args.cancel_reads);
     let (udp_zero_copy, raw_ethertype) = (args.udp_zero_copy, args.raw_ethertype);

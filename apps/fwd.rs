@@ -9,11 +9,14 @@
 //! 4. the main lcore prints a stats line every second and stops the workers
 //!    after `--duration` or on Ctrl-C, then prints a summary.
 
+#[path = "shared/usage.rs"]
+mod usage;
 use clap::{Parser, ValueEnum};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zcnet::cli::{exit_usage, CommonArgs};
+use usage::{config_or_exit, exit_usage};
+use zcnet::cli::CommonArgs;
 use zcnet::signal::{install_handlers, request_stop, stop_requested};
 use zcnet::{Eal, Mempool, Packet, PacketBatch, Port};
 
@@ -27,7 +30,7 @@ enum Mode {
 
 /// Forward packets between ports, like dpdk-testpmd.
 #[derive(Debug, Parser)]
-#[command(name = "zcnet-fwd", version, about)]
+#[command(name = "zcnet-fwd", version)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -57,7 +60,7 @@ struct CoreCounters {
 
 fn main() {
     let args = Args::parse();
-    let config = args.common.config_or_exit();
+    let config = config_or_exit(&args.common);
     if matches!(args.duration, Some(d) if !(d > 0.0 && d.is_finite())) {
         exit_usage("--duration must be a positive number of seconds");
     }

@@ -9,6 +9,8 @@
 //!
 //!     ip netns exec NS zcnet-httpd --config config/tap.toml --root ./www
 
+#[path = "shared/usage.rs"]
+mod usage;
 use bytes::Bytes;
 use clap::Parser;
 use std::collections::HashMap;
@@ -17,7 +19,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
-use zcnet::cli::{exit_usage, CommonArgs};
+use usage::{config_or_exit, exit_usage};
+use zcnet::cli::CommonArgs;
 use zcnet::net::{TcpListener, TcpStream};
 use zcnet::runtime::{sleep, spawn, timeout};
 
@@ -30,7 +33,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A small HTTP/1.1 server.
 #[derive(Debug, Parser)]
-#[command(name = "zcnet-httpd", version, about)]
+#[command(name = "zcnet-httpd", version)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -86,7 +89,7 @@ fn content_type(path: &Path) -> &'static str {
 
 fn main() {
     let args = Args::parse();
-    let config = args.common.config_or_exit();
+    let config = config_or_exit(&args.common);
     let site = load_site(&args);
     let (port, duration) = (args.port, args.duration);
     let report = zcnet::run(&config, move |core| {

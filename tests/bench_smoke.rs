@@ -19,7 +19,8 @@ const LIMIT: Duration = Duration::from_secs(120);
 
 #[test]
 fn bench_smoke_every_scenario_produces_a_well_formed_row() {
-    let root = env!("CARGO_MANIFEST_DIR");
+    // The repository root: these tests belong to apps/ (zcnet-apps).
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let mut child = Command::new("bash")
         .arg(format!("{root}/scripts/bench.sh"))
         .args(["smoke", "--debug"])

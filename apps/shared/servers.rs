@@ -18,7 +18,7 @@ where
 {
     let listener = match TcpListener::bind(addr) {
         Ok(l) => l,
-        Err(e) => zcnet::cli::exit_usage(&format!("tcp bind {addr}: {e}")),
+        Err(e) => crate::usage::exit_usage(&format!("tcp bind {addr}: {e}")),
     };
     loop {
         if let Ok((stream, _)) = listener.accept().await {

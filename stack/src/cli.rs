@@ -116,17 +116,4 @@ impl CommonArgs {
         c.validate()?;
         Ok(c)
     }
-
-    /// [`CommonArgs::config`], or print the error and exit with code 2 — what
-    /// a program's `main` wants.
-    pub fn config_or_exit(&self) -> Config {
-        self.config().unwrap_or_else(|e| exit_usage(&format!("bad configuration: {e}")))
-    }
-}
-
-/// Prints `error: {msg}` to stderr and exits with code 2 (a usage or
-/// configuration error, the same code clap uses).
-pub fn exit_usage(msg: &str) -> ! {
-    eprintln!("error: {msg}");
-    std::process::exit(2)
 }

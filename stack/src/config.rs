@@ -145,7 +145,8 @@ impl Default for MempoolConfig {
 }
 
 /// What a core does when there is no work.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum IdlePolicy {
     /// Poll continuously: lowest latency, one full CPU per core.

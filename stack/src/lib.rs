@@ -13,6 +13,7 @@
 //!   sockets that run on it.
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 mod eal;

@@ -41,9 +41,11 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The repository root (where Cargo.toml of the `zcnet` package lives).
+/// The repository root: the parent of apps/, whose package (zcnet-apps)
+/// these tests belong to.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let apps = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    apps.parent().map(Path::to_path_buf).unwrap_or(apps)
 }
 
 /// Runs `cmd` to completion within `limit`, capturing its output. On

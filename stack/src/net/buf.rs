@@ -64,12 +64,14 @@ impl IoBuf for &'static str {
     }
 }
 
+#[cfg(feature = "bytes")]
 impl IoBuf for bytes::Bytes {
     fn as_bytes(&self) -> &[u8] {
         self
     }
 }
 
+#[cfg(feature = "bytes")]
 impl IoBuf for bytes::BytesMut {
     fn as_bytes(&self) -> &[u8] {
         self
@@ -86,6 +88,7 @@ impl IoBufMut for Vec<u8> {
     }
 }
 
+#[cfg(feature = "bytes")]
 impl IoBufMut for bytes::BytesMut {
     fn remaining_mut(&self) -> usize {
         self.capacity() - self.len()
@@ -109,6 +112,7 @@ mod tests {
         assert_eq!(v, [1, 2, 3]);
     }
 
+    #[cfg(feature = "bytes")]
     #[test]
     fn bytes_types_expose_their_contents() {
         let b = bytes::Bytes::from_static(b"abc");

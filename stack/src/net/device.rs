@@ -101,11 +101,6 @@ impl DpdkDevice {
         n
     }
 
-    /// Frames received but not yet consumed by smoltcp.
-    pub fn rx_pending(&self) -> usize {
-        self.rx.len()
-    }
-
     /// Puts a frame into the receive batch as if the queue had delivered it
     /// (the fuzzing harness feeds the stack this way); hands it back when
     /// the batch is full.

@@ -1,5 +1,5 @@
 //! The network stack of one core: a smoltcp `Interface` and `SocketSet`
-//! over the core's [`DpdkDevice`], and the async sockets built on them.
+//! over the core's DPDK device (one queue pair of its port), and the async sockets built on them.
 //!
 //! Everything here is per core and `!Send`: a socket holds an `Rc` to its
 //! core's stack, so using it from another core does not compile.
@@ -14,7 +14,8 @@ mod udp;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
 pub use datagram::{Datagram, DatagramStats, HEADERS_LEN};
-pub use device::{DeviceStats, DpdkDevice};
+pub use device::DeviceStats;
+pub(crate) use device::DpdkDevice;
 pub use raw::RawSocket;
 pub use tcp::{TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
 pub use udp::UdpSocket;
