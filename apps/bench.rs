@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use usage::{config_or_exit, exit_usage};
 use zcnet::cli::CommonArgs;
-use zcnet::net::{TcpStream, UdpSocket};
+use zcnet::net::{TcpSocket, TcpStream, UdpSocket};
 use zcnet::runtime::{spawn, timeout};
 
 /// Benchmark client (and, on a wire, server) on the zcnet stack.
@@ -68,7 +68,7 @@ fn main() {
                 } else {
                     spawn(servers::udp_echo(udp));
                 }
-                spawn(servers::accept_loop(any(DISCARD_PORT), servers::tcp_discard));
+                spawn(servers::discard_service(any(DISCARD_PORT)));
                 servers::accept_loop(any(ECHO_PORT), servers::tcp_echo).await;
                 return;
             }
@@ -90,6 +90,9 @@ fn main() {
         exit_usage("no client ran");
     };
     eprintln!("zcnet-bench: pools full at exit: {}", report.pools_full);
+    for (i, c) in report.cores.iter().enumerate() {
+        eprintln!("zcnet-bench: core {i}: {c:?}");
+    }
     println!("{}", tally.result_line("zcnet", &args.bench, secs));
 }
 
@@ -135,7 +138,7 @@ async fn read_n(s: &TcpStream, len: usize) -> bool {
 
 async fn connect(addr: SocketAddr) -> Option<TcpStream> {
     let s = TcpStream::connect(addr).await.ok()?;
-    s.set_nodelay(true);
+    let _ = s.set_nodelay(true);
     Some(s)
 }
 
@@ -166,7 +169,13 @@ async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> T
 
 async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
     let mut tally = Tally::new();
-    let Some(s) = connect(addr).await else {
+    // A bulk sender wants a send ring far larger than the default.
+    let bulk = async {
+        let socket = TcpSocket::new_v4().ok()?;
+        socket.set_send_buffer_size(servers::BULK_RING).ok()?;
+        socket.connect(addr).await.ok()
+    };
+    let Some(s) = bulk.await else {
         tally.errors += 1;
         return tally;
     };

@@ -98,7 +98,7 @@ fn main() {
             spawn(raw_echo(raw));
         }
         if port != servers::DISCARD_PORT {
-            spawn(servers::accept_loop(SocketAddr::from(([0, 0, 0, 0], servers::DISCARD_PORT)), servers::tcp_discard));
+            spawn(servers::discard_service(SocketAddr::from(([0, 0, 0, 0], servers::DISCARD_PORT))));
         }
         servers::accept_loop(addr, move |stream| async move {
             if cancel_reads {
@@ -168,7 +168,7 @@ async fn client(server: SocketAddr, len: usize) -> bool {
     let (read_half, write_half) = stream.into_split();
     let writer = spawn(async move {
         let (r, _) = write_half.write_all(data).await;
-        write_half.shutdown();
+        let _ = write_half.shutdown();
         r
     });
     let mut back = Vec::with_capacity(len + 1);

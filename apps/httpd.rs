@@ -179,7 +179,7 @@ fn parse_head(bytes: &[u8]) -> (usize, Head) {
 
 /// Serves one connection: requests in order until it closes or errs.
 async fn serve(stream: TcpStream, site: Rc<Site>) {
-    stream.set_nodelay(true);
+    let _ = stream.set_nodelay(true);
     loop {
         let head = match timeout(IDLE_TIMEOUT, stream.read_with(parse_head)).await {
             Ok(Ok(head)) => head,
@@ -242,6 +242,6 @@ async fn error_keep(stream: &TcpStream, status: &str, why: &str, keep_alive: boo
 /// Answers with an error status and closes the connection.
 async fn error(stream: &TcpStream, status: &str, why: &str) {
     let _ = error_keep(stream, status, why, false).await;
-    stream.shutdown();
+    let _ = stream.shutdown();
     let _ = stream.flush().await;
 }

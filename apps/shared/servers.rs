@@ -2,7 +2,7 @@
 //! so that a benchmark measures exactly the sample server.
 
 use std::net::SocketAddr;
-use zcnet::net::{TcpListener, TcpStream, UdpSocket};
+use zcnet::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use zcnet::runtime::spawn;
 
 /// The echo service (RFC 862): TCP and UDP.
@@ -16,10 +16,34 @@ where
     F: Fn(TcpStream) -> Fut,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    let listener = match TcpListener::bind(addr) {
-        Ok(l) => l,
-        Err(e) => crate::usage::exit_usage(&format!("tcp bind {addr}: {e}")),
+    let listener =
+        TcpListener::bind(addr).unwrap_or_else(|e| crate::usage::exit_usage(&format!("tcp bind {addr}: {e}")));
+    serve_all(listener, serve).await
+}
+
+/// Receive ring of the discard service's connections: a bulk sink wants a
+/// window far larger than the default (`net.tcp.rx_buffer`).
+pub const BULK_RING: usize = 256 * 1024;
+
+/// The discard service on `addr`, its connections with `BULK_RING`-byte
+/// receive rings.
+pub async fn discard_service(addr: SocketAddr) {
+    let listen = || {
+        let socket = TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(BULK_RING)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
     };
+    let listener =
+        listen().unwrap_or_else(|e: std::io::Error| crate::usage::exit_usage(&format!("tcp bind {addr}: {e}")));
+    serve_all(listener, tcp_discard).await
+}
+
+async fn serve_all<F, Fut>(listener: TcpListener, serve: F)
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     loop {
         if let Ok((stream, _)) = listener.accept().await {
             spawn(serve(stream));
@@ -30,7 +54,7 @@ where
 /// Echoes one connection until the peer closes its side: each read goes
 /// into an owned buffer that is then written back whole.
 pub async fn tcp_echo(stream: TcpStream) {
-    stream.set_nodelay(true);
+    let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
         buf.clear();

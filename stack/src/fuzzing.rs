@@ -114,7 +114,7 @@ impl FuzzStack {
             "{} mbufs in use: something holds packets without bound",
             self.pool.in_use()
         );
-        let sockets = self.net.stats().tcp_sockets;
+        let sockets = self.net.stats().expect("stats outside a closure").tcp_sockets;
         assert!(sockets <= 2 * BACKLOG + 8, "{sockets} TCP sockets for a backlog of {BACKLOG}");
     }
 

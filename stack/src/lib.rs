@@ -8,9 +8,10 @@
 //!   [`RxQueue`]/[`TxQueue`] moving [`PacketBatch`]es;
 //! - [`config::Config`] and [`cli::CommonArgs`] are the one source of
 //!   configuration every program shares;
-//! - [`run`] starts a per-core [`runtime`] (executor, timers, a smoltcp
-//!   interface) on every worker lcore, and [`net`] has the async TCP and UDP
-//!   sockets that run on it.
+//! - [`runtime`] is the per-core executor with its timers, and [`net`] the
+//!   per-core network stack with its async TCP and UDP sockets;
+//! - [`run`] brings it all up: EAL, a pool and a queue pair per worker
+//!   lcore, and on each a stack and an executor running the service.
 #![warn(missing_docs)]
 
 #[cfg(feature = "cli")]
@@ -25,6 +26,7 @@ mod mempool;
 pub mod net;
 mod packet;
 mod port;
+mod run;
 pub mod runtime;
 pub mod signal;
 
@@ -33,4 +35,4 @@ pub use error::{Error, PacketError, Result};
 pub use mempool::Mempool;
 pub use packet::{ChecksumStatus, Packet, PacketBatch, Segments, MAX_BURST};
 pub use port::{port_id_by_name, LinkStatus, Offloads, Port, PortStats, RxQueue, TxQueue};
-pub use runtime::{run, Core, RunReport};
+pub use run::{run, Core, RunReport};

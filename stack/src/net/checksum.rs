@@ -1,64 +1,51 @@
 //! Checksum offload glue between smoltcp and the NIC.
 //!
 //! On receive, zcnet trusts the NIC's per-packet verdict (rx offload flags)
-//! and verifies in software only what the NIC did not check. On transmit,
+//! and verifies in software only what the NIC did not check — before the
+//! frame goes anywhere, so every bad checksum is counted (smoltcp is told not
+//! to verify again). On transmit,
 //! where the port offers it, smoltcp leaves IPv4/TCP/UDP checksums to the
 //! NIC: this module fills the pseudo-header sum DPDK asks for (RFC 768,
 //! RFC 793 §3.1; DPDK's `rte_ipv4_phdr_cksum`) and sets the mbuf's flags.
 //! Views are smoltcp's `wire` types, validated once, never panicking.
 
+use super::frame::{Frame, ETH_LEN, L4};
 use crate::packet::{ChecksumStatus, Packet};
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
+use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 
-const ETH_HDR: usize = 14;
-
-/// What the receive check says about a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RxVerdict {
-    /// Checksums good (or not checkable here): pass it on.
-    Pass,
-    /// A checksum is wrong.
-    BadChecksum,
-    /// IPv4 or TCP/UDP headers too short or lying about their lengths.
-    Malformed,
-}
-
-/// Checks a received frame's IPv4 and TCP/UDP checksums, using the NIC's
-/// verdict where it gave one and parsing only what it did not check.
-/// Frames that are not IPv4 are left to smoltcp.
-pub(crate) fn rx_verdict(packet: &Packet) -> RxVerdict {
+/// Verifies a received frame's IPv4 header checksum and, for a whole TCP or
+/// UDP packet, its L4 checksum — using the NIC's verdict where it gave one
+/// and computing only what it did not check. `frame` is the frame's
+/// classification, whose lengths were validated, so nothing is parsed again.
+/// Frames that are not IPv4, and ICMP, are left to smoltcp.
+pub(crate) fn verify(packet: &Packet, frame: &Frame) -> bool {
+    let Frame::Ipv4 { ip, l4 } = frame else { return true };
     let (ip_status, l4_status) = (packet.rx_ip_checksum(), packet.rx_l4_checksum());
-    if ip_status == ChecksumStatus::Good && l4_status == ChecksumStatus::Good {
-        return RxVerdict::Pass;
+    if ip_status == ChecksumStatus::Bad {
+        return false;
     }
-    let Ok(eth) = EthernetFrame::new_checked(packet.data()) else { return RxVerdict::Malformed };
-    if eth.ethertype() != EthernetProtocol::Ipv4 {
-        return RxVerdict::Pass;
+    let data = &packet.data()[ETH_LEN..];
+    if ip_status != ChecksumStatus::Good && !Ipv4Packet::new_unchecked(data).verify_checksum() {
+        return false;
     }
-    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else { return RxVerdict::Malformed };
-    if ip_status == ChecksumStatus::Bad || (ip_status != ChecksumStatus::Good && !ip.verify_checksum()) {
-        return RxVerdict::BadChecksum;
+    if ip.fragment || !matches!(l4, L4::Tcp(_) | L4::Udp(_)) {
+        return true;
     }
-    if ip.more_frags() || ip.frag_offset() != 0 {
-        return RxVerdict::Pass;
+    match l4_status {
+        ChecksumStatus::Good => return true,
+        ChecksumStatus::Bad => return false,
+        _ => {}
     }
-    let (src, dst) = (IpAddress::Ipv4(ip.src_addr()), IpAddress::Ipv4(ip.dst_addr()));
-    let l4_ok = match ip.next_header() {
-        IpProtocol::Tcp => match TcpPacket::new_checked(ip.payload()) {
-            Err(_) => return RxVerdict::Malformed,
-            Ok(t) => l4_status == ChecksumStatus::Good || t.verify_checksum(&src, &dst),
-        },
+    let (src, dst) = (IpAddress::Ipv4(ip.src), IpAddress::Ipv4(ip.dst));
+    // Classification checked header_len + payload_len against the buffer.
+    let payload = &data[ip.header_len..ip.header_len + ip.payload_len];
+    match l4 {
+        L4::Tcp(_) => TcpPacket::new_unchecked(payload).verify_checksum(&src, &dst),
         // A zero UDP checksum means "none" (RFC 768).
-        IpProtocol::Udp => match UdpPacket::new_checked(ip.payload()) {
-            Err(_) => return RxVerdict::Malformed,
-            Ok(u) => l4_status == ChecksumStatus::Good || u.checksum() == 0 || u.verify_checksum(&src, &dst),
-        },
-        _ => true,
-    };
-    if l4_status == ChecksumStatus::Bad || !l4_ok {
-        RxVerdict::BadChecksum
-    } else {
-        RxVerdict::Pass
+        _ => {
+            let udp = UdpPacket::new_unchecked(payload);
+            udp.checksum() == 0 || udp.verify_checksum(&src, &dst)
+        }
     }
 }
 
@@ -74,10 +61,10 @@ pub(crate) struct TxOffload {
 /// checksum field and the mbuf gets the offload flags and header lengths.
 pub(crate) fn prepare_tx_offload(packet: &mut Packet, offload: TxOffload) {
     let data = packet.data_mut();
-    if data.len() < ETH_HDR + 20 || data[12..14] != [0x08, 0x00] {
+    if data.len() < ETH_LEN + 20 || data[12..14] != [0x08, 0x00] {
         return;
     }
-    let Ok(mut ip) = Ipv4Packet::new_checked(&mut data[ETH_HDR..]) else { return };
+    let Ok(mut ip) = Ipv4Packet::new_checked(&mut data[ETH_LEN..]) else { return };
     let l3_len = ip.header_len() as u16;
     let mut flags = dpdk_sys::RTE_MBUF_F_TX_IPV4;
     if offload.ipv4 {
@@ -105,7 +92,7 @@ pub(crate) fn prepare_tx_offload(packet: &mut Packet, offload: TxOffload) {
             _ => {}
         }
     }
-    packet.set_tx_offload(flags, ETH_HDR as u8, l3_len);
+    packet.set_tx_offload(flags, ETH_LEN as u8, l3_len);
 }
 
 /// The folded one's-complement sum of the IPv4 pseudo-header (RFC 793

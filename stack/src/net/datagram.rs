@@ -4,17 +4,21 @@
 //! the very mbuf the NIC filled. Replies and new datagrams are built in
 //! place in an mbuf's headroom and queued for `tx_burst` as they are.
 //!
-//! What the fast path refuses (IP options, fragments, bad checksums,
-//! truncated or lying headers) is dropped and counted, never mis-parsed.
+//! The frame was classified once by the ingress path (`frame`), which also
+//! verified its checksums; the fast path only adds its own refusals. What
+//! it refuses (IP options, fragments, bad checksums, truncated or lying
+//! headers) is dropped and counted, never mis-parsed.
 
 use super::checksum::{prepare_tx_offload, TxOffload};
-use crate::packet::{ChecksumStatus, Packet};
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, UdpPacket};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use super::frame::{Ipv4Info, UdpInfo};
+use crate::packet::Packet;
+use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, UdpPacket};
+use std::net::SocketAddr;
+use std::net::SocketAddrV4;
 
 /// Ethernet + IPv4 (no options) + UDP header bytes.
 pub const HEADERS_LEN: usize = 14 + 20 + 8;
-const ETH: usize = 14;
+use super::frame::ETH_LEN as ETH;
 const IP: usize = 20;
 
 /// Why the fast path dropped a UDP frame.
@@ -22,8 +26,6 @@ const IP: usize = 20;
 pub(crate) enum Refused {
     /// Headers truncated or lengths that do not add up.
     Malformed,
-    /// IPv4 header or UDP checksum wrong.
-    BadChecksum,
     /// A fragment (zcnet does not reassemble on the fast path).
     Fragment,
     /// The IPv4 header carries options.
@@ -47,13 +49,15 @@ pub struct DatagramStats {
     pub queue_full: u64,
     /// Datagrams sent from `Packet`s (no copy).
     pub sent: u64,
+    /// Datagrams the application sent that were dropped because the
+    /// transmit queue (or smoltcp's send queue) was full.
+    pub tx_dropped: u64,
 }
 
 impl DatagramStats {
     pub(crate) fn count(&mut self, r: Refused) {
         match r {
             Refused::Malformed => self.malformed += 1,
-            Refused::BadChecksum => self.bad_checksum += 1,
             Refused::Fragment => self.fragments += 1,
             Refused::IpOptions => self.ip_options += 1,
         }
@@ -146,83 +150,26 @@ impl Datagram {
     }
 }
 
-/// A UDP frame to `ip` that the fast path might take: its destination port,
-/// or `None` if it is not UDP/IPv4 to us at all (smoltcp gets it).
-pub(crate) fn udp_port(frame: &[u8], ip: Ipv4Addr) -> Option<u16> {
-    if frame.len() < ETH + IP || frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let ipv4 = &frame[ETH..];
-    // Version 4, protocol UDP, to us; length checks come in `parse`.
-    if ipv4[0] >> 4 != 4 || ipv4[9] != 17 || ipv4[16..20] != ip.octets() {
-        return None;
-    }
-    let ihl = (ipv4[0] & 0x0f) as usize * 4;
-    // A header shorter than 20 bytes has no port to read; a fragment past
-    // the first has no UDP header: both are left to smoltcp.
-    if ihl < IP || u16::from_be_bytes([ipv4[6], ipv4[7]]) & 0x1fff != 0 {
-        return None;
-    }
-    let udp = frame.get(ETH + ihl..ETH + ihl + 4)?;
-    Some(u16::from_be_bytes([udp[2], udp[3]]))
-}
-
-/// Validates a UDP/IPv4 frame for the fast path and makes it a Datagram.
-/// RFC 791 (IPv4 header), RFC 768 (UDP).
-pub(crate) fn parse(packet: Packet) -> Result<Datagram, (Refused, Packet)> {
-    let info = {
-        let frame = packet.data();
-        if packet.segment_count() > 1 {
-            return Err((Refused::Malformed, packet));
+impl Datagram {
+    /// The fast path's checks on a UDP frame the ingress path classified
+    /// (`ip`, `udp`: lengths valid, checksums verified): no IP options, no
+    /// fragment. Ethernet padding after the datagram is cut off. RFC 791
+    /// (IPv4 header), RFC 768 (UDP). A refused frame is freed.
+    pub(crate) fn from_frame(mut packet: Packet, ip: &Ipv4Info, udp: &UdpInfo) -> Result<Datagram, Refused> {
+        if ip.header_len != IP {
+            return Err(Refused::IpOptions);
         }
-        let check = || -> Result<(u16, SocketAddrV4, SocketAddrV4), Refused> {
-            let eth = EthernetFrame::new_checked(frame).map_err(|_| Refused::Malformed)?;
-            if eth.ethertype() != EthernetProtocol::Ipv4 {
-                return Err(Refused::Malformed);
-            }
-            let ip = Ipv4Packet::new_checked(eth.payload()).map_err(|_| Refused::Malformed)?;
-            if ip.header_len() as usize != IP {
-                return Err(Refused::IpOptions);
-            }
-            if ip.more_frags() || ip.frag_offset() != 0 {
-                return Err(Refused::Fragment);
-            }
-            if ip.next_header() != IpProtocol::Udp {
-                return Err(Refused::Malformed);
-            }
-            if packet.rx_ip_checksum() != ChecksumStatus::Good && !ip.verify_checksum() {
-                return Err(Refused::BadChecksum);
-            }
-            let udp = UdpPacket::new_checked(ip.payload()).map_err(|_| Refused::Malformed)?;
-            // The UDP length must match what IPv4 says it carries.
-            if udp.len() as usize != ip.payload().len() {
-                return Err(Refused::Malformed);
-            }
-            let (src, dst) = (ip.src_addr(), ip.dst_addr());
-            let l4 = packet.rx_l4_checksum();
-            if l4 == ChecksumStatus::Bad
-                || (l4 != ChecksumStatus::Good
-                    && udp.checksum() != 0
-                    && !udp.verify_checksum(&IpAddress::Ipv4(src), &IpAddress::Ipv4(dst)))
-            {
-                return Err(Refused::BadChecksum);
-            }
-            let len = udp.len() - 8;
-            Ok((len, SocketAddrV4::new(src, udp.src_port()), SocketAddrV4::new(dst, udp.dst_port())))
-        };
-        check()
-    };
-    match info {
-        Ok((len, source, destination)) => {
-            let mut packet = packet;
-            // Ethernet padding may follow the datagram: cut it off.
-            let extra = packet.len() - (HEADERS_LEN + len as usize);
-            if extra > 0 && packet.trim(extra).is_err() {
-                return Err((Refused::Malformed, packet));
-            }
-            Ok(Datagram { packet, len, source, destination })
+        if ip.fragment {
+            return Err(Refused::Fragment);
         }
-        Err(r) => Err((r, packet)),
+        let len = udp.len.checked_sub(8).ok_or(Refused::Malformed)?;
+        let extra = packet.len().checked_sub(HEADERS_LEN + len as usize).ok_or(Refused::Malformed)?;
+        if extra > 0 && packet.trim(extra).is_err() {
+            return Err(Refused::Malformed);
+        }
+        let source = SocketAddrV4::new(ip.src, udp.src_port);
+        let destination = SocketAddrV4::new(ip.dst, udp.dst_port);
+        Ok(Datagram { packet, len, source, destination })
     }
 }
 

@@ -6,7 +6,7 @@
 //! serialise the frame straight into it. Frames are batched and sent with
 //! one `tx_burst`; what the queue refuses stays queued for the next turn.
 
-use super::checksum::{prepare_tx_offload, rx_verdict, RxVerdict, TxOffload};
+use super::checksum::{prepare_tx_offload, TxOffload};
 use crate::mempool::Mempool;
 use crate::packet::{Packet, PacketBatch};
 use crate::port::{RxQueue, TxQueue};
@@ -25,13 +25,13 @@ pub struct DeviceStats {
     pub drop_no_mbuf: u64,
     /// Frames dropped because the tx queue stayed full.
     pub drop_tx_full: u64,
-    /// Received frames the NIC flagged with a bad checksum.
+    /// Received frames with a bad IPv4, TCP or UDP checksum (flagged by the
+    /// NIC or found in software).
     pub drop_bad_checksum: u64,
     /// Received frames longer than the interface MTU.
     pub drop_oversized: u64,
-    /// Received IPv4 frames whose IPv4/TCP/UDP headers are truncated or lie
-    /// about their lengths (counted here when the NIC checks checksums;
-    /// otherwise smoltcp drops them).
+    /// Received frames whose Ethernet, IPv4, TCP or UDP headers are
+    /// truncated or lie about their lengths.
     pub drop_malformed: u64,
 }
 
@@ -42,11 +42,6 @@ pub struct DpdkDevice {
     rx: PacketBatch,
     mtu: usize,
     burst: usize,
-    /// The NIC checks rx checksums: verify here (trusting its verdicts) instead of in smoltcp.
-    rx_offload: bool,
-    /// The head of `rx` passed `drop_bad_head` already (the dispatch checks
-    /// it before smoltcp's `receive`; the checksum is not verified twice).
-    head_checked: bool,
     rx_stats: DeviceStats,
 }
 
@@ -87,8 +82,6 @@ impl DpdkDevice {
             rx: PacketBatch::new(),
             mtu,
             burst,
-            rx_offload: o.rx_ipv4_checksum && o.rx_l4_checksum,
-            head_checked: false,
             rx_stats: DeviceStats::default(),
         }
     }
@@ -115,54 +108,28 @@ impl DpdkDevice {
         self.rx.as_slice().first()
     }
 
-    /// Drops the next received frame, counted, if the device's checks
-    /// refuse it (bad checksum, malformed, oversized). True if it did.
-    pub(crate) fn drop_bad_head(&mut self) -> bool {
-        if self.head_checked {
-            return false;
-        }
-        let Some(packet) = self.rx.as_slice().first() else { return false };
-        if self.rx_offload {
-            match rx_verdict(packet) {
-                RxVerdict::Pass => {}
-                RxVerdict::BadChecksum => {
-                    self.rx_stats.drop_bad_checksum += 1;
-                    drop(self.rx.pop());
-                    return true;
-                }
-                RxVerdict::Malformed => {
-                    self.rx_stats.drop_malformed += 1;
-                    drop(self.rx.pop());
-                    return true;
-                }
-            }
-        }
-        if packet.len() > self.mtu + 14 || packet.segment_count() > 1 {
-            self.rx_stats.drop_oversized += 1;
-            drop(self.rx.pop());
-            return true;
-        }
-        // Checked once: `receive` does not verify the same frame again.
-        self.head_checked = true;
-        false
-    }
-
-    /// Drops the next received frame (the stack refused it before smoltcp).
-    pub(crate) fn drop_rx(&mut self) {
-        self.head_checked = false;
+    /// Drops the next received frame (the stack refused it before
+    /// smoltcp), counting it with `count`.
+    pub(crate) fn drop_rx(&mut self, count: impl FnOnce(&mut DeviceStats)) {
+        count(&mut self.rx_stats);
         drop(self.rx.pop());
     }
 
     /// Takes the next received frame out of the device, bypassing smoltcp
     /// (for the datagram and raw-frame fast paths).
     pub fn take_rx(&mut self) -> Option<Packet> {
-        self.head_checked = false;
         self.rx.pop()
     }
 
     /// Sends queued frames. Returns how many the queue took.
     pub fn flush(&mut self) -> usize {
         self.tx.flush()
+    }
+
+    /// True if another frame fits in the transmit batch (flushing it to the
+    /// queue first if it is full).
+    pub(crate) fn has_room(&mut self) -> bool {
+        self.tx.has_room()
     }
 
     /// Frames waiting for the tx queue.
@@ -191,7 +158,6 @@ impl DpdkDevice {
         self.flush();
         self.tx.batch.clear();
         self.rx.clear();
-        self.head_checked = false;
         self.rxq.drain();
     }
 
@@ -289,11 +255,9 @@ impl phy::Device for DpdkDevice {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        // Only the head frame: the stack's dispatch has looked at exactly
-        // this one (and dropped it already if `drop_bad_head` refused it).
-        while self.drop_bad_head() {}
+        // Only the head frame: the stack's ingress path has classified and
+        // checked exactly this one before handing it on.
         let packet = self.rx.pop()?;
-        self.head_checked = false;
         Some((RxToken { packet }, TxToken { tx: &mut self.tx }))
     }
 
@@ -309,18 +273,13 @@ impl phy::Device for DpdkDevice {
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = self.mtu + 14;
         caps.max_burst_size = Some(self.burst);
-        // Checksum: verify on receive unless done above; compute on
-        // transmit unless the NIC fills it.
-        let mode = |rx: bool, tx: bool| match (rx, tx) {
-            (true, true) => Checksum::Both,
-            (true, false) => Checksum::Rx,
-            (false, true) => Checksum::Tx,
-            (false, false) => Checksum::None,
-        };
-        let verify = !self.rx_offload;
-        caps.checksum.ipv4 = mode(verify, !self.tx.offload.ipv4);
-        caps.checksum.tcp = mode(verify, !self.tx.offload.l4);
-        caps.checksum.udp = mode(verify, !self.tx.offload.l4);
+        // Checksums: the ingress path verified (or the NIC vouched for)
+        // every IPv4, TCP and UDP checksum before smoltcp sees the frame;
+        // smoltcp computes them on transmit unless the NIC fills them.
+        let tx = |nic_fills: bool| if nic_fills { Checksum::None } else { Checksum::Tx };
+        caps.checksum.ipv4 = tx(self.tx.offload.ipv4);
+        caps.checksum.tcp = tx(self.tx.offload.l4);
+        caps.checksum.udp = tx(self.tx.offload.l4);
         caps
     }
 }

@@ -3,13 +3,15 @@
 //! frames are taken off the rx burst as owned [`Packet`]s and never reach
 //! smoltcp. Frames the application builds are sent as they are.
 
-use super::{current, err, NetCore};
+use super::err;
+use super::stack::{current, Deferred, NetCore};
+use super::wakers::WakerList;
 use crate::packet::Packet;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
 /// Frames queued per raw socket before new ones are dropped (counted).
 const RAW_QUEUE: usize = 512;
@@ -18,7 +20,7 @@ const RAW_QUEUE: usize = 512;
 pub(crate) struct RawQueue {
     pub(crate) dst_mac: Option<[u8; 6]>,
     pub(crate) frames: VecDeque<Packet>,
-    pub(crate) waker: Option<Waker>,
+    pub(crate) receivers: WakerList,
     pub(crate) dropped: u64,
 }
 
@@ -30,15 +32,8 @@ impl RawQueue {
             return;
         }
         self.frames.push_back(frame);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
+        self.receivers.wake_all();
     }
-}
-
-/// The EtherType of a frame, if it has an Ethernet header.
-pub(crate) fn ethertype(frame: &[u8]) -> Option<u16> {
-    frame.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]]))
 }
 
 /// A socket for whole Ethernet frames of one EtherType.
@@ -78,11 +73,16 @@ impl RawSocket {
         }
         let net = current()?;
         {
-            let mut inner = net.inner.borrow_mut();
+            let mut inner = net.lock()?;
             if inner.raw_queues.contains_key(&ethertype) {
                 return Err(err(io::ErrorKind::AddrInUse, "a raw socket already claims this EtherType"));
             }
-            let q = RawQueue { dst_mac, frames: VecDeque::with_capacity(RAW_QUEUE), waker: None, dropped: 0 };
+            let q = RawQueue {
+                dst_mac,
+                frames: VecDeque::with_capacity(RAW_QUEUE),
+                receivers: WakerList::default(),
+                dropped: 0,
+            };
             inner.raw_queues.insert(ethertype, q);
         }
         Ok(RawSocket { net, ethertype })
@@ -93,14 +93,17 @@ impl RawSocket {
     /// Cancel safety: cancel-safe.
     pub async fn recv(&self) -> io::Result<Packet> {
         poll_fn(|cx| {
-            let mut inner = self.net.inner.borrow_mut();
+            let mut inner = match self.net.lock() {
+                Ok(i) => i,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
             let Some(q) = inner.raw_queues.get_mut(&self.ethertype) else {
                 return Poll::Ready(Err(err(io::ErrorKind::NotConnected, "raw socket closed")));
             };
             match q.frames.pop_front() {
                 Some(p) => Poll::Ready(Ok(p)),
                 None => {
-                    q.waker = Some(cx.waker().clone());
+                    q.receivers.register(cx.waker());
                     Poll::Pending
                 }
             }
@@ -108,29 +111,34 @@ impl RawSocket {
         .await
     }
 
-    /// An empty packet from this core's pool, for building a frame.
+    /// An empty packet from this core's pool, for building a frame;
+    /// `OutOfMemory` when the pool is exhausted (retry when packets are freed).
     pub fn alloc(&self) -> io::Result<Packet> {
-        let inner = self.net.inner.borrow();
+        let inner = self.net.lock()?;
         inner.device.pool().try_alloc().ok_or_else(|| err(io::ErrorKind::OutOfMemory, "mempool exhausted"))
     }
 
     /// Queues a whole frame (Ethernet header included) for the NIC, as it is.
-    /// Fails with `WouldBlock` (the frame is dropped) if the queue stays full.
+    /// Fails with `OutOfMemory` if the transmit queue stays full: the frame
+    /// is dropped (as a NIC drops what it has no room for) and counted in
+    /// the device's `drop_tx_full`.
     pub fn send(&self, frame: Packet) -> io::Result<()> {
-        let mut inner = self.net.inner.borrow_mut();
-        inner.device.queue_tx(frame).map_err(|_| err(io::ErrorKind::WouldBlock, "transmit queue full; frame dropped"))
+        let mut inner = self.net.lock()?;
+        inner
+            .device
+            .queue_tx(frame)
+            .map_err(|_| err(io::ErrorKind::OutOfMemory, "transmit queue full; the frame was dropped (counted)"))
     }
 
     /// Frames dropped because this socket's queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.net.inner.borrow().raw_queues.get(&self.ethertype).map_or(0, |q| q.dropped)
+    pub fn dropped(&self) -> io::Result<u64> {
+        let inner = self.net.lock()?;
+        Ok(inner.raw_queues.get(&self.ethertype).map_or(0, |q| q.dropped))
     }
 }
 
 impl Drop for RawSocket {
     fn drop(&mut self) {
-        if let Ok(mut inner) = self.net.inner.try_borrow_mut() {
-            inner.raw_queues.remove(&self.ethertype);
-        }
+        self.net.run_or_defer(Deferred::RemoveRaw(self.ethertype));
     }
 }

@@ -8,6 +8,3 @@ mod timer;
 pub use executor::{now, spawn, yield_now, Executor, YieldNow};
 pub use task::{JoinError, JoinHandle};
 pub use timer::{sleep, sleep_until, timeout, timeout_at, Elapsed, Sleep, Timeout};
-
-mod run;
-pub use run::{run, Core, RunReport};

@@ -6,15 +6,18 @@
 //! fire due timers; run woken tasks (up to a budget, so a busy task cannot
 //! starve the NIC); let smoltcp emit into fresh mbufs and send them in one
 //! burst. When idle it keeps polling (`idle = "busy"`) or sleeps until the
-//! next timer, at most a millisecond (`idle = "backoff"`).
+//! next timer, at most 2 ms (`idle = "backoff"`).
+//!
+//! This is the one place that knows both the runtime and the network
+//! stack; neither of those imports the other's core loop.
 
-use super::Executor;
 use crate::config::{Config, IdlePolicy};
 use crate::eal::{Eal, Lcore};
 use crate::error::{Error, Result};
 use crate::mempool::Mempool;
 use crate::net::{DpdkDevice, NetCore, NetStats};
 use crate::port::Port;
+use crate::runtime::Executor;
 use crate::signal::{install_handlers, stop_requested};
 use std::future::Future;
 use std::net::Ipv4Addr;
@@ -88,6 +91,10 @@ where
         }
     };
     eal.launch(job)?.join().map_err(|e| Error::Worker(e.to_string()))?;
+    // Frames still in the port's receive rings (an in-memory wire or a
+    // loopback vdev keeps what a core sent after its peer stopped reading)
+    // belong to the pools too: free them before the pools are checked.
+    port.drain_rx();
     drop(port);
     let pools_full = pools.iter().all(|p| p.is_full());
     for p in pools.iter().filter(|p| !p.is_full()) {
@@ -134,8 +141,9 @@ where
             let received = net.ingress();
             executor.fire_timers(Instant::now());
             let ran = executor.run_ready(budget);
-            // Egress visits every socket: only when something may have
-            // queued data (frames in, tasks ran) or a smoltcp timer is due.
+            // Egress polls only connections with work; skip the call when
+            // nothing can have queued any (no frame in, no task ran, no
+            // timer due).
             let sent = if received > 0 || ran > 0 || net.egress_due() { net.egress() } else { false };
             if received > 0 || ran > 0 || sent || executor.has_ready() {
                 idle_turns = 0;
@@ -159,7 +167,7 @@ where
             std::thread::sleep(Duration::from_micros(200));
         }
     }
-    let stats = net.stats();
+    let stats = net.stats().unwrap_or_default();
     net.teardown();
     NetCore::clear_current();
     stats

@@ -1,0 +1,443 @@
+//! The connection table: every TCP connection of a core, found by its
+//! 4-tuple in one hash lookup, each in a smoltcp `SocketSet` of its own.
+//!
+//! smoltcp looks a segment's socket up by scanning every socket of the set
+//! it is given, visits every socket on each egress pass, and asks each for
+//! its next deadline. Handing it a set of exactly one socket — the
+//! connection the demux found — makes all three O(1), whatever the number
+//! of connections. The table also decides which connections smoltcp's
+//! egress visits: only those with work (the `dirty` queue: a segment
+//! arrived, the application read or wrote, a timer is due), and it keeps
+//! every connection's next deadline in a heap, so an idle connection costs
+//! nothing per turn.
+//!
+//! Slots are reused: a closed connection's socket, with its two rings,
+//! waits on a free list for the next connection (no allocation, no zeroing).
+
+use super::frame::FourTuple;
+use super::wakers::WakerList;
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::time::{Duration, Instant};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+/// Index of a connection in its core's table.
+pub(crate) type ConnId = usize;
+
+/// Closed sockets (with their rings) kept for reuse per core.
+const FREE_MAX: usize = 256;
+
+/// Who a connection belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// On the free list (socket closed, or no socket at all).
+    Free,
+    /// A passive open in its handshake, for the listener on this port.
+    Pending(u16),
+    /// A passive open established and waiting for `accept` on this port.
+    Ready(u16),
+    /// Owned by a `TcpStream` (or its halves) or a connect in progress.
+    Open,
+    /// Its owner dropped it: closing gracefully, reclaimed when done.
+    Closing,
+}
+
+/// One connection: a one-socket `SocketSet` and what the table knows about it.
+pub(crate) struct Conn {
+    set: SocketSet<'static>,
+    handle: Option<SocketHandle>,
+    pub(crate) role: Role,
+    pub(crate) tuple: Option<FourTuple>,
+    /// Receive and transmit ring sizes of the socket.
+    buffers: (usize, usize),
+    /// The state seen when the table last looked (see `NetCore::settle`).
+    pub(crate) seen: State,
+    /// In the dirty queue.
+    queued: bool,
+    /// In the list of connections that may wait for a neighbor's MAC.
+    pub(crate) arp_wait: bool,
+    /// When smoltcp next wants this connection polled.
+    deadline: Option<i64>,
+    /// The earliest deadline this connection has in the heap.
+    armed: Option<i64>,
+    /// Tasks waiting to read (or for the connection to be established).
+    pub(crate) readers: WakerList,
+    /// Tasks waiting to write, flush or for the handshake.
+    pub(crate) writers: WakerList,
+    /// The local port is an ephemeral port of an active open.
+    pub(crate) ephemeral: bool,
+    /// The peer's FIN was seen, so a later CLOSED state is an orderly end.
+    pub(crate) fin_seen: bool,
+}
+
+impl Conn {
+    fn empty() -> Conn {
+        Conn {
+            set: SocketSet::new(Vec::new()),
+            handle: None,
+            role: Role::Free,
+            tuple: None,
+            buffers: (0, 0),
+            seen: State::Closed,
+            queued: false,
+            arp_wait: false,
+            deadline: None,
+            armed: None,
+            readers: WakerList::default(),
+            writers: WakerList::default(),
+            ephemeral: false,
+            fin_seen: false,
+        }
+    }
+}
+
+/// Every TCP connection of one core.
+pub(crate) struct ConnTable {
+    conns: Vec<Conn>,
+    /// Free slots whose socket (and rings) can be reused.
+    free_ready: Vec<ConnId>,
+    /// Free slots without a socket.
+    free_empty: Vec<ConnId>,
+    by_tuple: HashMap<FourTuple, ConnId>,
+    /// Connections with work for smoltcp's egress, in arrival order.
+    dirty: VecDeque<ConnId>,
+    /// (deadline in µs, connection): the earliest first.
+    timers: BinaryHeap<Reverse<(i64, ConnId)>>,
+    /// Connections whose last egress sent nothing while they had something
+    /// to send: they may wait for ARP (see `NetCore`).
+    arp_waiters: Vec<ConnId>,
+    in_use: usize,
+}
+
+impl ConnTable {
+    pub(crate) fn new() -> ConnTable {
+        ConnTable {
+            conns: Vec::new(),
+            free_ready: Vec::new(),
+            free_empty: Vec::new(),
+            by_tuple: HashMap::new(),
+            dirty: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            arp_waiters: Vec::new(),
+            in_use: 0,
+        }
+    }
+
+    /// A closed socket with rings of `rx`/`tx` bytes: a free one of that
+    /// size (options back at their defaults) or a new one.
+    pub(crate) fn alloc(&mut self, rx: usize, tx: usize) -> ConnId {
+        let reusable = self.free_ready.iter().rposition(|&id| self.conns[id].buffers == (rx, tx));
+        let id = match reusable {
+            Some(i) => {
+                let id = self.free_ready.swap_remove(i);
+                let s = self.socket_mut(id);
+                s.set_nagle_enabled(true);
+                s.set_keep_alive(None);
+                s.set_timeout(None);
+                s.set_ack_delay(Some(Duration::from_millis(10)));
+                s.set_hop_limit(None);
+                id
+            }
+            None => {
+                let id = self.free_empty.pop().unwrap_or_else(|| {
+                    self.conns.push(Conn::empty());
+                    self.conns.len() - 1
+                });
+                let socket =
+                    tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; rx]), tcp::SocketBuffer::new(vec![0u8; tx]));
+                let c = &mut self.conns[id];
+                c.set = SocketSet::new(Vec::with_capacity(1));
+                c.handle = Some(c.set.add(socket));
+                c.buffers = (rx, tx);
+                id
+            }
+        };
+        let c = &mut self.conns[id];
+        c.role = Role::Open;
+        c.seen = State::Closed;
+        c.ephemeral = false;
+        c.fin_seen = false;
+        self.in_use += 1;
+        id
+    }
+
+    /// The connection's socket.
+    pub(crate) fn socket(&self, id: ConnId) -> &tcp::Socket<'static> {
+        let c = &self.conns[id];
+        c.set.get::<tcp::Socket>(c.handle.expect("a connection in use has a socket"))
+    }
+
+    /// The connection's socket, to change.
+    pub(crate) fn socket_mut(&mut self, id: ConnId) -> &mut tcp::Socket<'static> {
+        let c = &mut self.conns[id];
+        c.set.get_mut::<tcp::Socket>(c.handle.expect("a connection in use has a socket"))
+    }
+
+    /// The connection's socket and its readers' and writers' wait lists.
+    pub(crate) fn socket_and_waiters(
+        &mut self,
+        id: ConnId,
+    ) -> (&mut tcp::Socket<'static>, &mut WakerList, &mut WakerList) {
+        let c = &mut self.conns[id];
+        let s = c.set.get_mut::<tcp::Socket>(c.handle.expect("a connection in use has a socket"));
+        (s, &mut c.readers, &mut c.writers)
+    }
+
+    /// The one-socket set to hand smoltcp for this connection.
+    pub(crate) fn set_mut(&mut self, id: ConnId) -> &mut SocketSet<'static> {
+        &mut self.conns[id].set
+    }
+
+    pub(crate) fn get(&self, id: ConnId) -> &Conn {
+        &self.conns[id]
+    }
+
+    pub(crate) fn get_mut(&mut self, id: ConnId) -> &mut Conn {
+        &mut self.conns[id]
+    }
+
+    /// Files the connection under its 4-tuple.
+    pub(crate) fn insert_tuple(&mut self, id: ConnId, tuple: FourTuple) {
+        self.conns[id].tuple = Some(tuple);
+        self.by_tuple.insert(tuple, id);
+    }
+
+    /// The connection with this 4-tuple.
+    #[inline]
+    pub(crate) fn lookup(&self, tuple: &FourTuple) -> Option<ConnId> {
+        self.by_tuple.get(tuple).copied()
+    }
+
+    /// Queues the connection for the next egress pass.
+    #[inline]
+    pub(crate) fn mark_dirty(&mut self, id: ConnId) {
+        let c = &mut self.conns[id];
+        if !c.queued && c.role != Role::Free {
+            c.queued = true;
+            self.dirty.push_back(id);
+        }
+    }
+
+    /// The next connection with work, if any.
+    pub(crate) fn pop_dirty(&mut self) -> Option<ConnId> {
+        let id = self.dirty.pop_front()?;
+        self.conns[id].queued = false;
+        Some(id)
+    }
+
+    /// Connections queued for egress.
+    pub(crate) fn dirty_len(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// Records when smoltcp next wants the connection polled (`None`: only
+    /// when a segment arrives). Keeps at most one heap entry per connection
+    /// in the common case: a later deadline only updates the slot; the
+    /// entry already in the heap re-arms it when it comes due.
+    pub(crate) fn set_deadline(&mut self, id: ConnId, at: Option<Instant>) {
+        let at = at.map(|t| t.total_micros());
+        let c = &mut self.conns[id];
+        c.deadline = at;
+        if let Some(t) = at {
+            if c.armed.is_none_or(|a| t < a) {
+                c.armed = Some(t);
+                self.timers.push(Reverse((t, id)));
+            }
+        }
+    }
+
+    /// A connection whose deadline has come, if any (each once).
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<ConnId> {
+        let now = now.total_micros();
+        while let Some(&Reverse((t, id))) = self.timers.peek() {
+            if t > now {
+                return None;
+            }
+            self.timers.pop();
+            let c = &mut self.conns[id];
+            if c.armed != Some(t) {
+                continue; // superseded by an earlier entry of the same connection
+            }
+            c.armed = None;
+            match c.deadline {
+                Some(d) if d <= now => {
+                    c.deadline = None;
+                    return Some(id);
+                }
+                Some(d) => {
+                    c.armed = Some(d);
+                    self.timers.push(Reverse((d, id)));
+                }
+                None => {}
+            }
+        }
+        None
+    }
+
+    /// The earliest deadline in the heap (possibly a superseded one: waking
+    /// early is harmless).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, _))| Instant::from_micros(*t))
+    }
+
+    /// Notes that the connection may be waiting for a neighbor's MAC.
+    pub(crate) fn wait_for_arp(&mut self, id: ConnId) {
+        let c = &mut self.conns[id];
+        if !c.arp_wait {
+            c.arp_wait = true;
+            self.arp_waiters.push(id);
+        }
+    }
+
+    /// An ARP frame arrived: every connection that may have waited for it
+    /// gets another egress pass.
+    pub(crate) fn wake_arp_waiters(&mut self) {
+        let waiters = std::mem::take(&mut self.arp_waiters);
+        for &id in &waiters {
+            self.conns[id].arp_wait = false;
+            self.mark_dirty(id);
+        }
+        self.arp_waiters = waiters;
+        self.arp_waiters.clear();
+    }
+
+    /// Ends a connection: unfiles its tuple, closes its socket (abort only
+    /// sets the state; smoltcp forgets the connection when the socket is
+    /// reopened) and frees the slot. Waiting tasks are woken.
+    pub(crate) fn release(&mut self, id: ConnId) {
+        let c = &mut self.conns[id];
+        if c.role == Role::Free {
+            return;
+        }
+        if let Some(t) = c.tuple.take() {
+            if self.by_tuple.get(&t) == Some(&id) {
+                self.by_tuple.remove(&t);
+            }
+        }
+        c.role = Role::Free;
+        c.deadline = None;
+        c.ephemeral = false;
+        c.readers.wake_all();
+        c.writers.wake_all();
+        if let Some(h) = c.handle {
+            c.set.get_mut::<tcp::Socket>(h).abort();
+        }
+        if self.free_ready.len() < FREE_MAX {
+            self.free_ready.push(id);
+        } else {
+            // Enough closed sockets wait for reuse: give this one's rings back.
+            c.set = SocketSet::new(Vec::new());
+            c.handle = None;
+            c.buffers = (0, 0);
+            self.free_empty.push(id);
+        }
+        self.in_use -= 1;
+    }
+
+    /// Connections in use (not free).
+    pub(crate) fn in_use(&self) -> usize {
+        self.in_use
+    }
+
+    /// Every connection in use, for shutdown (O(n): not for the data path).
+    pub(crate) fn ids_in_use(&self) -> Vec<ConnId> {
+        (0..self.conns.len()).filter(|&id| self.conns[id].role != Role::Free).collect()
+    }
+
+    /// True if a local port has a connection in this table (any remote).
+    #[cfg(test)]
+    fn tuples(&self) -> usize {
+        self.by_tuple.len()
+    }
+
+    /// Drops every socket (end of the core).
+    pub(crate) fn clear(&mut self) {
+        self.conns.clear();
+        self.free_ready.clear();
+        self.free_empty.clear();
+        self.by_tuple.clear();
+        self.dirty.clear();
+        self.timers.clear();
+        self.arp_waiters.clear();
+        self.in_use = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn tuple(port: u16) -> FourTuple {
+        FourTuple {
+            local_ip: Ipv4Addr::new(198, 18, 0, 2),
+            local_port: 80,
+            remote_ip: Ipv4Addr::new(198, 18, 0, 1),
+            remote_port: port,
+        }
+    }
+
+    #[test]
+    fn tuples_find_their_connection_and_release_forgets_them() {
+        let mut t = ConnTable::new();
+        let (a, b) = (t.alloc(1024, 1024), t.alloc(1024, 1024));
+        t.insert_tuple(a, tuple(1));
+        t.insert_tuple(b, tuple(2));
+        assert_eq!((t.lookup(&tuple(1)), t.lookup(&tuple(2))), (Some(a), Some(b)));
+        t.release(a);
+        assert_eq!(t.lookup(&tuple(1)), None);
+        assert_eq!((t.in_use(), t.tuples()), (1, 1));
+        // The freed slot (and its socket) is reused for the same ring sizes.
+        assert_eq!(t.alloc(1024, 1024), a);
+        // Another size gets a new socket.
+        assert_ne!(t.alloc(2048, 1024), a);
+    }
+
+    #[test]
+    fn a_connection_is_queued_once_until_it_is_popped() {
+        let mut t = ConnTable::new();
+        let a = t.alloc(1024, 1024);
+        t.mark_dirty(a);
+        t.mark_dirty(a);
+        assert_eq!(t.dirty_len(), 1);
+        assert_eq!(t.pop_dirty(), Some(a));
+        assert_eq!(t.pop_dirty(), None);
+        t.mark_dirty(a);
+        assert_eq!(t.pop_dirty(), Some(a));
+    }
+
+    #[test]
+    fn deadlines_fire_once_at_their_time_and_later_ones_rearm() {
+        let mut t = ConnTable::new();
+        let (a, b) = (t.alloc(1024, 1024), t.alloc(1024, 1024));
+        let at = Instant::from_millis;
+        t.set_deadline(a, Some(at(10)));
+        t.set_deadline(b, Some(at(5)));
+        // a's deadline moves later: its heap entry stays and re-arms.
+        t.set_deadline(a, Some(at(20)));
+        assert_eq!(t.next_deadline(), Some(at(5)));
+        assert_eq!(t.pop_due(at(4)), None);
+        assert_eq!(t.pop_due(at(12)), Some(b));
+        assert_eq!(t.pop_due(at(12)), None, "a is due at 20, not 10");
+        assert_eq!(t.pop_due(at(20)), Some(a));
+        assert_eq!(t.pop_due(at(100)), None);
+        // An earlier deadline supersedes a later one.
+        t.set_deadline(a, Some(at(200)));
+        t.set_deadline(a, Some(at(150)));
+        assert_eq!(t.pop_due(at(160)), Some(a));
+        assert_eq!(t.pop_due(at(300)), None, "fired once");
+    }
+
+    #[test]
+    fn many_idle_connections_leave_no_work_per_turn() {
+        let mut t = ConnTable::new();
+        for i in 0..10_000u16 {
+            let id = t.alloc(1024, 1024);
+            t.insert_tuple(id, tuple(i));
+        }
+        assert_eq!(t.dirty_len(), 0);
+        assert_eq!(t.next_deadline(), None);
+        assert_eq!(t.pop_due(Instant::from_secs(1000)), None);
+    }
+}

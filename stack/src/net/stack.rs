@@ -1,0 +1,602 @@
+//! One core's network stack: the smoltcp `Interface` over the core's DPDK
+//! device, the connection table in front of it, and the two paths each
+//! turn of the core's loop runs.
+//!
+//! Ingress, per received frame: classify it once ([`Frame`]); raw sockets
+//! take their EtherTypes; checksums are verified (or the NIC's verdict
+//! trusted) and every failure counted; UDP to a bound port takes the
+//! datagram fast path; TCP to this host is looked up by 4-tuple and handed
+//! to smoltcp together with a socket set holding only its connection (a SYN
+//! for a listening port gets a fresh socket while the backlog has room);
+//! everything else (ARP, ICMP, TCP for no connection, UDP to unbound ports)
+//! goes to smoltcp with an empty set, which answers it (ARP reply, echo
+//! reply, RST, port unreachable) or drops it.
+//!
+//! Egress: only connections with work — queued by ingress, by the
+//! application, or by their timer — are polled, each with its own set.
+
+use super::checksum;
+use super::clock::smol_now;
+use super::conn_table::{ConnId, ConnTable, Role};
+use super::device::DpdkDevice;
+use super::frame::{Frame, Ipv4Info, L4};
+use super::listener::Listener;
+use super::neighbors::Neighbors;
+use super::ports::EphemeralPorts;
+use super::raw::RawQueue;
+use super::stats::NetStats;
+use super::udp::UdpSockets;
+use crate::config::{parse_cidr, NetConfig};
+use smoltcp::iface::{Config as IfaceConfig, Interface, PollResult, SocketSet};
+use smoltcp::socket::tcp::State;
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpProtocol, Ipv4Address};
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::Ipv4Addr;
+use std::rc::Rc;
+
+/// Segments one connection may emit in one egress pass before the others
+/// get their turn (it is queued again if it has more).
+const SEGMENTS_PER_PASS: usize = 32;
+/// When smoltcp says a connection is due but it emitted nothing (nothing
+/// it could send yet), look again after this long instead of spinning.
+const IDLE_RECHECK_US: i64 = 1000;
+
+/// An operation a socket's `Drop` could not do because the stack was in
+/// use (the socket was dropped inside a `read_with`/`write_with` closure);
+/// the core does it before its next step.
+pub(crate) enum Deferred {
+    /// A stream was dropped: close the connection gracefully.
+    CloseStream(ConnId),
+    /// A write half was dropped: send FIN after queued data.
+    ShutdownWrite(ConnId),
+    /// A listener was dropped.
+    RemoveListener(u16),
+    /// A UDP socket was dropped.
+    RemoveUdp(u16),
+    /// A raw socket was dropped.
+    RemoveRaw(u16),
+}
+
+/// The mutable state of one core's stack.
+pub(crate) struct Inner {
+    pub(crate) iface: Interface,
+    pub(crate) device: DpdkDevice,
+    pub(crate) conns: ConnTable,
+    pub(crate) listeners: HashMap<u16, Listener>,
+    pub(crate) udp: UdpSockets,
+    pub(crate) raw_queues: HashMap<u16, RawQueue>,
+    pub(crate) neighbors: Neighbors,
+    pub(crate) ports: EphemeralPorts,
+    /// Local ports of active opens (each used by one connection at a time).
+    pub(crate) active_ports: HashSet<u16>,
+    /// The set smoltcp gets for frames no socket of zcnet's claims.
+    empty: SocketSet<'static>,
+    pub(crate) config: NetConfig,
+    pub(crate) stats: NetStats,
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) ip_ident: u16,
+}
+
+/// One core's stack, shared by that core's sockets through `Rc`.
+pub(crate) struct NetCore {
+    pub(crate) inner: RefCell<Inner>,
+    /// Linear space for lent-buffer operations whose bytes wrap around a ring.
+    pub(crate) scratch: RefCell<Vec<u8>>,
+    /// What socket drops left for the core to do (see [`Deferred`]).
+    deferred: RefCell<Vec<Deferred>>,
+    /// `read_with` calls shown a linear copy (data wrapped around the ring).
+    pub(crate) read_wraps: Cell<u64>,
+    /// `write_with` calls served from scratch space (space wrapped around).
+    pub(crate) write_wraps: Cell<u64>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<NetCore>>> = const { RefCell::new(None) };
+}
+
+/// The stack of the calling core, or an error outside a zcnet core.
+pub(crate) fn current() -> io::Result<Rc<NetCore>> {
+    CURRENT
+        .with(|c| c.borrow().clone())
+        .ok_or_else(|| io::Error::other("no zcnet stack on this thread: sockets work inside zcnet::run"))
+}
+
+/// An `io::Error` of `kind` with a message.
+pub(crate) fn err(kind: io::ErrorKind, msg: &str) -> io::Error {
+    io::Error::new(kind, msg.to_string())
+}
+
+/// The error of a socket call made while the stack is in use: from inside a
+/// `read_with`, `write_with` or `send_with` closure.
+fn busy() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "zcnet sockets cannot be used inside a read_with/write_with/send_with closure; use them after it returns",
+    )
+}
+
+impl NetCore {
+    /// Builds the stack of core `core` over `device`, with the address and
+    /// routes of `config`.
+    pub(crate) fn new(mut device: DpdkDevice, config: &NetConfig, core: usize, seed: u64) -> io::Result<Rc<NetCore>> {
+        let (ip, prefix) = core_address(config, core)?;
+        let mut ic = IfaceConfig::new(EthernetAddress(device.mac()).into());
+        ic.random_seed = seed;
+        let mut iface = Interface::new(ic, &mut device, smol_now());
+        iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(ip), prefix));
+        });
+        let gateway = match &config.gateway {
+            Some(gw) => {
+                let gw: Ipv4Address =
+                    gw.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "net.gateway"))?;
+                iface.routes_mut().add_default_ipv4_route(gw).map_err(|_| io::Error::other("route table full"))?;
+                Some(gw)
+            }
+            None => None,
+        };
+        Ok(Rc::new(NetCore {
+            inner: RefCell::new(Inner {
+                iface,
+                device,
+                conns: ConnTable::new(),
+                listeners: HashMap::new(),
+                udp: UdpSockets::new(),
+                raw_queues: HashMap::new(),
+                neighbors: Neighbors::new(ip, prefix, gateway),
+                ports: EphemeralPorts::new(seed),
+                active_ports: HashSet::new(),
+                empty: SocketSet::new(Vec::new()),
+                config: config.clone(),
+                stats: NetStats::default(),
+                ip,
+                ip_ident: seed as u16,
+            }),
+            scratch: RefCell::new(Vec::new()),
+            deferred: RefCell::new(Vec::new()),
+            read_wraps: Cell::new(0),
+            write_wraps: Cell::new(0),
+        }))
+    }
+
+    /// Makes `self` the calling thread's current stack.
+    pub(crate) fn set_current(self: &Rc<Self>) {
+        CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+    }
+
+    /// Clears the calling thread's current stack.
+    pub(crate) fn clear_current() {
+        CURRENT.with(|c| c.borrow_mut().take());
+    }
+
+    /// The stack's state, for a socket call; `ResourceBusy` if the call comes
+    /// from inside a closure that the stack is running (it holds the state).
+    pub(crate) fn lock(&self) -> io::Result<RefMut<'_, Inner>> {
+        self.inner.try_borrow_mut().map_err(|_| busy())
+    }
+
+    /// Runs `op` now if the stack is free, else leaves it for the core's
+    /// next step. For `Drop` impls, which cannot fail.
+    pub(crate) fn run_or_defer(&self, op: Deferred) {
+        match self.inner.try_borrow_mut() {
+            Ok(mut inner) => inner.apply(op),
+            Err(_) => self.deferred.borrow_mut().push(op),
+        }
+    }
+
+    /// Does what socket drops deferred.
+    fn run_deferred(&self) {
+        if self.deferred.borrow().is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut *self.deferred.borrow_mut());
+        let mut inner = self.inner.borrow_mut();
+        for op in ops {
+            inner.apply(op);
+        }
+    }
+
+    /// One ingress step: receive a burst and route every frame. Returns how
+    /// many frames arrived.
+    pub(crate) fn ingress(&self) -> usize {
+        self.run_deferred();
+        let mut inner = self.inner.borrow_mut();
+        let n = inner.device.rx_burst();
+        if n > 0 {
+            inner.process_rx();
+        }
+        n
+    }
+
+    /// Routes every frame waiting in the device (see the module docs).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn process_rx(&self) {
+        self.run_deferred();
+        self.inner.borrow_mut().process_rx();
+    }
+
+    /// Lets the connections with work (and the UDP sockets) emit, then
+    /// flushes the device. Returns true if anything was sent.
+    pub(crate) fn egress(&self) -> bool {
+        self.run_deferred();
+        self.inner.borrow_mut().egress()
+    }
+
+    /// True if an egress pass has work although nothing arrived and no task
+    /// ran: a connection's timer is due, or frames wait for the NIC.
+    pub(crate) fn egress_due(&self) -> bool {
+        if !self.deferred.borrow().is_empty() {
+            return true;
+        }
+        let inner = self.inner.borrow();
+        let now = smol_now();
+        inner.conns.dirty_len() > 0
+            || inner.conns.next_deadline().is_some_and(|t| t <= now)
+            || inner.udp.egress_due(now)
+            || inner.device.tx_pending() > 0
+    }
+
+    /// How long until the stack needs a turn on its own (timers).
+    pub(crate) fn poll_at(&self) -> Option<std::time::Duration> {
+        let inner = self.inner.borrow();
+        let now = smol_now();
+        let at = match (inner.conns.next_deadline(), inner.udp.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }?;
+        let micros = at.total_micros().saturating_sub(now.total_micros()).max(0);
+        Some(std::time::Duration::from_micros(micros as u64))
+    }
+
+    /// Counters of this core's stack.
+    pub(crate) fn stats(&self) -> io::Result<NetStats> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        let mut s = inner.stats;
+        s.device = inner.device.stats();
+        s.read_wraps = self.read_wraps.get();
+        s.write_wraps = self.write_wraps.get();
+        s.tcp_sockets = inner.conns.in_use();
+        s.mbufs_in_use = inner.device.pool().in_use();
+        Ok(s)
+    }
+
+    /// Starts a graceful close of every connection and stops listening (shutdown).
+    pub(crate) fn close_all(&self) {
+        self.run_deferred();
+        let mut inner = self.inner.borrow_mut();
+        let ports: Vec<u16> = inner.listeners.keys().copied().collect();
+        for p in ports {
+            inner.remove_listener(p);
+        }
+        for id in inner.conns.ids_in_use() {
+            inner.conns.socket_mut(id).close();
+            inner.conns.mark_dirty(id);
+        }
+    }
+
+    /// True when every connection has closed (TIME-WAIT counts as closed).
+    pub(crate) fn all_closed(&self) -> bool {
+        self.inner.borrow().conns.in_use() == 0
+    }
+
+    /// Frees every socket and every queued frame (end of the core).
+    pub(crate) fn teardown(&self) {
+        self.deferred.borrow_mut().clear();
+        let mut inner = self.inner.borrow_mut();
+        inner.listeners.clear();
+        inner.conns.clear();
+        inner.udp.clear();
+        inner.raw_queues.clear();
+        inner.device.drain();
+    }
+}
+
+impl Inner {
+    /// Does an operation a socket's drop deferred (or could do at once).
+    fn apply(&mut self, op: Deferred) {
+        match op {
+            Deferred::CloseStream(id) => self.close_stream(id),
+            Deferred::ShutdownWrite(id) => {
+                self.conns.socket_mut(id).close();
+                self.conns.mark_dirty(id);
+            }
+            Deferred::RemoveListener(port) => self.remove_listener(port),
+            Deferred::RemoveUdp(port) => self.udp.remove(port),
+            Deferred::RemoveRaw(ethertype) => {
+                self.raw_queues.remove(&ethertype);
+            }
+        }
+    }
+
+    /// The owner dropped its stream: FIN after queued data; the table
+    /// reclaims the connection when it is done.
+    pub(crate) fn close_stream(&mut self, id: ConnId) {
+        if self.conns.get(id).role != Role::Open {
+            return;
+        }
+        self.conns.get_mut(id).role = Role::Closing;
+        self.conns.socket_mut(id).close();
+        self.conns.mark_dirty(id);
+        self.settle(id);
+    }
+
+    fn process_rx(&mut self) {
+        let now = smol_now();
+        let mtu = self.device.mtu();
+        while let Some(packet) = self.device.peek_rx() {
+            if packet.len() > mtu + 14 || packet.segment_count() > 1 {
+                self.device.drop_rx(|s| s.drop_oversized += 1);
+                continue;
+            }
+            let frame = Frame::classify(packet.data());
+            if !self.raw_queues.is_empty() {
+                let claimed = frame.ethertype().filter(|t| {
+                    self.raw_queues.get(t).is_some_and(|q| q.dst_mac.is_none_or(|m| packet.data()[..6] == m))
+                });
+                if let Some(t) = claimed {
+                    if let (Some(p), Some(q)) = (self.device.take_rx(), self.raw_queues.get_mut(&t)) {
+                        q.push(p);
+                    }
+                    continue;
+                }
+            }
+            match frame {
+                Frame::Ipv4 { ip, l4 } if ip.dst == self.ip => {
+                    let bound_udp = match l4 {
+                        L4::Udp(u) => self.udp.is_bound(u.dst_port),
+                        L4::Bad { protocol: IpProtocol::Udp, dst_port: Some(p) } => self.udp.is_bound(p),
+                        _ => false,
+                    };
+                    if !checksum::verify(packet, &frame) {
+                        if bound_udp {
+                            self.stats.datagrams.bad_checksum += 1;
+                            self.device.drop_rx(|_| {});
+                        } else {
+                            self.device.drop_rx(|s| s.drop_bad_checksum += 1);
+                        }
+                        continue;
+                    }
+                    match l4 {
+                        L4::Udp(u) if bound_udp => {
+                            if let Some(p) = self.device.take_rx() {
+                                self.deliver_datagram(p, &ip, &u);
+                            }
+                        }
+                        L4::Bad { .. } if bound_udp => {
+                            self.stats.datagrams.malformed += 1;
+                            self.device.drop_rx(|_| {});
+                        }
+                        L4::Bad { .. } => self.device.drop_rx(|s| s.drop_malformed += 1),
+                        L4::Tcp(t) if !ip.fragment => self.tcp_ingress(now, &ip, &t),
+                        _ => self.pass_to_smoltcp(now),
+                    }
+                }
+                Frame::Ipv4 { .. } => {
+                    // Not for this host: smoltcp drops it (or answers a broadcast ping).
+                    if checksum::verify(packet, &frame) {
+                        self.pass_to_smoltcp(now);
+                    } else {
+                        self.device.drop_rx(|s| s.drop_bad_checksum += 1);
+                    }
+                }
+                Frame::Arp => {
+                    self.neighbors.learn_from_arp(packet.data());
+                    self.pass_to_smoltcp(now);
+                    // A neighbor may have become known: connections and UDP
+                    // sockets that waited for its MAC can send now.
+                    self.conns.wake_arp_waiters();
+                    self.udp.mark_dirty();
+                }
+                Frame::BadIpv4 | Frame::Runt => self.device.drop_rx(|s| s.drop_malformed += 1),
+                Frame::Other(_) => self.pass_to_smoltcp(now),
+            }
+        }
+    }
+
+    /// Hands the head frame to smoltcp with no socket: it answers ARP, ICMP
+    /// echo and TCP segments for no connection (RST), and drops the rest.
+    fn pass_to_smoltcp(&mut self, now: Instant) {
+        let _ = self.iface.poll_ingress_single(now, &mut self.device, &mut self.empty);
+    }
+
+    /// A TCP segment for this host: to its connection, to a new one for a
+    /// SYN to a listener with room, or to smoltcp (which resets it).
+    fn tcp_ingress(&mut self, now: Instant, ip: &Ipv4Info, t: &super::frame::TcpInfo) {
+        let tuple = super::frame::FourTuple {
+            local_ip: ip.dst,
+            local_port: t.dst_port,
+            remote_ip: ip.src,
+            remote_port: t.src_port,
+        };
+        if let Some(id) = self.conns.lookup(&tuple) {
+            // A SYN for a synchronised connection is no new connection
+            // (RFC 9293 §3.10.7.4); smoltcp's socket drops it.
+            self.feed(now, id);
+            return;
+        }
+        if t.syn && !t.ack_flag && !t.rst && self.listeners.contains_key(&t.dst_port) {
+            match self.admit_syn(tuple) {
+                Some(id) => self.feed(now, id),
+                None => self.device.drop_rx(|_| {}),
+            }
+            return;
+        }
+        self.pass_to_smoltcp(now);
+    }
+
+    /// Hands the head frame to smoltcp with connection `id`'s set, then
+    /// settles what changed.
+    fn feed(&mut self, now: Instant, id: ConnId) {
+        let _ = self.iface.poll_ingress_single(now, &mut self.device, self.conns.set_mut(id));
+        self.settle(id);
+        if self.conns.get(id).role != Role::Free {
+            self.schedule(now, id);
+        }
+    }
+
+    /// Asks smoltcp when connection `id` next needs a poll: now (queued for
+    /// egress) or at a time (its deadline).
+    fn schedule(&mut self, now: Instant, id: ConnId) {
+        match self.iface.poll_at(now, self.conns.set_mut(id)) {
+            Some(t) if t <= now => self.conns.mark_dirty(id),
+            at => self.conns.set_deadline(id, at),
+        }
+    }
+
+    /// Looks at connection `id` after smoltcp or the application touched
+    /// it: wakes the tasks its change concerns, moves a passive open to its
+    /// listener's ready queue once established (or frees its place if the
+    /// handshake failed), and reclaims what is over.
+    pub(crate) fn settle(&mut self, id: ConnId) {
+        let s = self.conns.socket(id);
+        let state = s.state();
+        let readable = s.can_recv() || !s.may_recv();
+        let writable = s.can_send() || !s.may_send() || s.send_queue() == 0;
+        // Aborted: CLOSED with its endpoints kept until the RST has gone out.
+        let rst_pending = state == State::Closed && s.remote_endpoint().is_some();
+        let c = self.conns.get_mut(id);
+        if matches!(state, State::CloseWait | State::LastAck | State::Closing | State::TimeWait) {
+            c.fin_seen = true;
+        }
+        let before = std::mem::replace(&mut c.seen, state);
+        let changed = before != state;
+        if readable || changed {
+            c.readers.wake_all();
+        }
+        if writable || changed {
+            c.writers.wake_all();
+        }
+        let over = matches!(state, State::Listen | State::Closed | State::TimeWait);
+        match c.role {
+            Role::Pending(_) if state == State::SynReceived => {}
+            Role::Pending(port) if over => {
+                // A handshake that failed (reset: smoltcp goes back to
+                // LISTEN; timed out) or a SYN smoltcp refused.
+                if before == State::SynReceived {
+                    self.stats.dropped_before_accept += 1;
+                }
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.handshake_failed(id);
+                }
+                self.release(id);
+            }
+            Role::Pending(port) => {
+                // Synchronised: established (perhaps already half-closed).
+                self.conns.get_mut(id).role = Role::Ready(port);
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.handshake_done(id);
+                }
+            }
+            Role::Ready(port) if over => {
+                // Established, then reset before `accept` took it.
+                self.stats.dropped_before_accept += 1;
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.forget(id);
+                }
+                self.release(id);
+            }
+            Role::Closing if state == State::Closed && !rst_pending => self.release(id),
+            // TIME-WAIT: the ACK of the peer's FIN (or an aborted socket's
+            // RST) must go out first; the egress pass that sends it frees
+            // the connection.
+            Role::Closing if state == State::TimeWait => {
+                self.conns.socket_mut(id).set_ack_delay(None);
+                self.conns.mark_dirty(id);
+            }
+            Role::Closing if rst_pending => self.conns.mark_dirty(id),
+            _ => {}
+        }
+    }
+
+    /// Frees connection `id` and its ephemeral port.
+    pub(crate) fn release(&mut self, id: ConnId) {
+        let c = self.conns.get(id);
+        if c.ephemeral {
+            if let Some(t) = c.tuple {
+                self.active_ports.remove(&t.local_port);
+            }
+        }
+        self.conns.release(id);
+        self.stats.reclaimed += 1;
+    }
+
+    fn egress(&mut self) -> bool {
+        let now = smol_now();
+        while let Some(id) = self.conns.pop_due(now) {
+            self.conns.mark_dirty(id);
+        }
+        let mut sent_any = false;
+        // Only the connections queued now: one re-queued below (it has
+        // more to send) waits for the next turn, behind the others.
+        for _ in 0..self.conns.dirty_len() {
+            if !self.device.has_room() {
+                break;
+            }
+            let Some(id) = self.conns.pop_dirty() else { break };
+            if self.conns.get(id).role == Role::Free {
+                continue;
+            }
+            let mut sent = 0;
+            while sent < SEGMENTS_PER_PASS && self.device.has_room() {
+                match self.iface.poll_egress(now, &mut self.device, self.conns.set_mut(id)) {
+                    PollResult::None => break,
+                    PollResult::SocketStateChanged => sent += 1,
+                }
+            }
+            sent_any |= sent > 0;
+            if self.conns.get(id).role == Role::Closing && self.conns.socket(id).state() == State::TimeWait {
+                // Its last ACK has gone out (smoltcp sends it at once: no ack
+                // delay in TIME-WAIT, see `settle`): nothing more to do.
+                self.release(id);
+                continue;
+            }
+            self.settle(id);
+            if self.conns.get(id).role == Role::Free {
+                continue;
+            }
+            match self.iface.poll_at(now, self.conns.set_mut(id)) {
+                Some(t) if t <= now => {
+                    if sent > 0 || !self.device.has_room() {
+                        self.conns.mark_dirty(id);
+                    } else {
+                        let later = Instant::from_micros(now.total_micros() + IDLE_RECHECK_US);
+                        self.conns.set_deadline(id, Some(later));
+                    }
+                }
+                at => self.conns.set_deadline(id, at),
+            }
+            if sent == 0 && may_have_output(self.conns.socket(id).state(), self.conns.socket(id).send_queue()) {
+                // Nothing went out although something may be waiting to: the
+                // next hop's MAC may be unknown (smoltcp sent an ARP request,
+                // or holds back while one is out). An ARP frame re-polls it.
+                self.conns.wait_for_arp(id);
+            }
+        }
+        sent_any |= self.udp.egress(now, &mut self.iface, &mut self.device);
+        sent_any | (self.device.flush() > 0)
+    }
+}
+
+/// True if a socket in `state` with `send_queue` bytes unacknowledged may
+/// have a segment to send (SYN, data, FIN).
+fn may_have_output(state: State, send_queue: usize) -> bool {
+    send_queue > 0
+        || matches!(state, State::SynSent | State::SynReceived | State::FinWait1 | State::Closing | State::LastAck)
+}
+
+/// The address of core `core`: `net.core_ips[core]` if the list is given,
+/// else `net.ip`; the prefix always comes from `net.ip`.
+pub(crate) fn core_address(config: &NetConfig, core: usize) -> io::Result<(Ipv4Addr, u8)> {
+    let (ip, prefix) =
+        parse_cidr(&config.ip).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    if config.core_ips.is_empty() {
+        return Ok((ip, prefix));
+    }
+    let ip = config.core_ips.get(core).and_then(|s| s.parse().ok()).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("net.core_ips has no address for core {core}"))
+    })?;
+    Ok((ip, prefix))
+}
