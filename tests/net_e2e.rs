@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_clean_exit, assert_success, net_stat, tap_config, App, Netns, TempDir, STACK_IP};
+use common::{assert_clean_exit, assert_success, net_stat, py_count, tap_config, App, Netns, TempDir, STACK_IP};
 use std::process::Command;
 use std::time::Duration;
 
@@ -206,6 +206,52 @@ print(f"{N} connections: each got its own data back")
     let (status, stdout, stderr) = app.stop();
     assert_clean_exit(status, &stdout, &stderr);
     assert_eq!(net_stat(&stdout, "accepted"), Some(200), "accepted connections\n{stdout}");
+}
+
+#[test]
+fn five_thousand_concurrent_kernel_connections_all_echo_their_own_data() {
+    // The connection table at a count where a linear socket scan shows:
+    // 5,000 kernel connections open at once to one core, then each echoes
+    // its own message, then all close.
+    let ns = Netns::new();
+    let app = App::start(&ns, ECHO, &[]);
+    let out = python(
+        &ns,
+        r#"
+import asyncio, resource
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+N = 5000
+async def main():
+    gate = asyncio.Semaphore(256)  # connects in flight (the listener's backlog is 1024)
+    async def open_one(i):
+        async with gate:
+            for attempt in range(5):
+                try:
+                    return await asyncio.wait_for(asyncio.open_connection(HOST, 7), 10)
+                except (OSError, asyncio.TimeoutError):
+                    await asyncio.sleep(0.2)
+            raise RuntimeError(f"connection {i}: no connect")
+    conns = await asyncio.gather(*(open_one(i) for i in range(N)))
+    print(f"open at once {len(conns)}")
+    async def echo(i, r, w):
+        msg = b"conn %05d " % i + os.urandom(i % 200)
+        w.write(msg)
+        await w.drain()
+        got = await asyncio.wait_for(r.readexactly(len(msg)), 20)
+        w.close()
+        return got == msg
+    ok = await asyncio.wait_for(asyncio.gather(*(echo(i, r, w) for i, (r, w) in enumerate(conns))), 60)
+    print(f"echoed correctly {sum(ok)}")
+asyncio.run(main())
+"#,
+        Duration::from_secs(120),
+    );
+    assert_eq!(py_count(&out, "open at once"), 5000, "{out}");
+    assert_eq!(py_count(&out, "echoed correctly"), 5000, "{out}");
+    let (status, stdout, stderr) = app.stop();
+    assert_clean_exit(status, &stdout, &stderr);
+    assert_eq!(net_stat(&stdout, "accepted"), Some(5000), "accepted connections\n{stdout}");
 }
 
 #[test]
