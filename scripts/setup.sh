@@ -17,6 +17,8 @@ PACKAGES=(
   iproute2 procps
   # kernel-side clients used by tests, demo and benchmarks
   curl wrk iputils-ping netcat-openbsd python3 python3-scapy nginx-light
+  # nft: tests drop chosen segments inside their own namespaces (a lost ACK)
+  nftables
   # machine-independent instruction counts for benchmarks
   valgrind time
 )

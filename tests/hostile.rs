@@ -748,32 +748,37 @@ sn.stop()
 }
 
 #[test]
-fn out_of_window_rst_is_ignored_but_any_in_window_rst_resets_rfc5961_gap() {
-    // RFC 5961 §3.2 asks for a challenge ACK (and no reset) when an RST is
-    // in the window but not exactly at RCV.NXT. smoltcp 0.14 resets on any
-    // in-window RST: a blind attacker needs to guess a window, not one
-    // number. This test documents that behaviour (a gap inside smoltcp: it
-    // does not expose RCV.NXT, so zcnet cannot filter such RSTs soundly).
+fn rsts_reset_only_exactly_at_rcv_nxt_and_draw_challenge_acks_in_the_window_rfc5961() {
+    // RFC 5961 §3.2: a RST resets the connection only if its sequence
+    // number is exactly RCV.NXT; elsewhere in the window it draws a
+    // challenge ACK (<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>) and the
+    // connection lives; outside the window it is dropped silently.
     let ns = Netns::new();
     let app = App::start(&ns, ECHO, &[]);
     let out = python(
         &ns,
         r#"
+def pure_acks(conn, mark, ack=None):
+    return [p for p in conn.stack_segments(mark)
+            if p["flags"] == 0x10 and p["plen"] == 0 and (ack is None or p["ack"] == ack)]
 sn = Sniffer()
 c = Live(sn)
 c.must_echo("before")
 settle()
 for name, off in [("far past the window", 10_000_000), ("far before the window", -10_000_000), ("at RCV.NXT - 1", -1)]:
+    mark = sn.mark()
     send(c.segment("R", seq_off=off))
     send(c.segment("RA", seq_off=off))
     settle()
-    print(f"rst {name}: {c.outcome()}")
+    acks = len(pure_acks(c, mark))
+    print(f"rst {name}: {c.outcome()}, challenge acks {acks}")
+settle()
+nxt, _, _ = c.state()
 mark = sn.mark()
 send(c.segment("R", seq_off=100))
+send(c.segment("RA", seq_off=1000))
 settle()
-# (For the record: what the stack sent after it; RFC 5961 wants a
-# challenge ACK, smoltcp sends none, but a delayed ACK may show up here.)
-print("stack segments after an in-window rst:", [(p["flags"], p["plen"]) for p in c.stack_segments(mark)])
+print(f"challenge acks for in-window rsts {len(pure_acks(c, mark, ack=nxt))}")
 print(f"rst in the window at RCV.NXT + 100: {c.outcome()}")
 d = Live(sn)
 d.must_echo("second connection")
@@ -781,33 +786,121 @@ settle()
 send(d.segment("R", seq_off=0))
 settle()
 print(f"rst exactly at RCV.NXT: {d.outcome()}")
+# A RST right behind data the stack has not acknowledged yet (its ACK is
+# delayed): RCV.NXT is after the data, so that is where the RST must be.
+e = Live(sn, port=9)
+settle()
+send(e.segment("PA", payload=b"x" * 100), e.segment("R", seq_off=100))
+settle()
+print(f"rst at RCV.NXT behind unacknowledged data: {e.outcome()}")
+f = Live(sn, port=9)
+settle()
+send(f.segment("PA", payload=b"y" * 100), f.segment("R", seq_off=0))
+settle()
+mark = sn.mark()
+f.s.sendall(b"z")
+settle()
+alive = any(p["flags"] & 0x04 == 0 for p in f.stack_segments(mark))
+print(f"rst at the old RCV.NXT before unacknowledged data: {'alive' if alive else 'dead'}")
 must_tcp_echo("after")
 sn.stop()
 "#,
-        Duration::from_secs(25),
+        Duration::from_secs(30),
     );
     for case in ["far past the window", "far before the window", "at RCV.NXT - 1"] {
-        assert!(out.contains(&format!("rst {case}: echo")), "an RST {case} hurt the connection\n{out}");
+        assert!(
+            out.contains(&format!("rst {case}: echo, challenge acks 0")),
+            "an RST {case} hurt or was answered\n{out}"
+        );
     }
+    assert_eq!(py_count(&out, "challenge acks for in-window rsts"), 2, "{out}");
+    assert!(out.contains("rst in the window at RCV.NXT + 100: echo"), "{out}");
     assert!(out.contains("rst exactly at RCV.NXT: reset"), "{out}");
-    // The gap: reset instead of a challenge ACK.
-    assert!(
-        out.contains("rst in the window at RCV.NXT + 100: reset"),
-        "smoltcp now survives it: update this test\n{out}"
+    assert!(out.contains("rst at RCV.NXT behind unacknowledged data: reset"), "{out}");
+    assert!(out.contains("rst at the old RCV.NXT before unacknowledged data: alive"), "{out}");
+    let (stdout, _) = stop_and_count(app);
+    // Exactly: the two in-window RSTs challenged, the two at RCV.NXT
+    // accepted, the six out-of-window ones and the one before the
+    // unacknowledged data dropped.
+    assert_eq!(net_stat(&stdout, "rst_challenged"), Some(2), "{stdout}");
+    assert_eq!(net_stat(&stdout, "rst_accepted"), Some(2), "{stdout}");
+    assert_eq!(net_stat(&stdout, "rst_out_of_window"), Some(7), "{stdout}");
+}
+
+#[test]
+fn a_lost_final_ack_is_answered_from_time_wait_not_with_a_rst() {
+    // zcnet-httpd closes first (Connection: close), so it is the side in
+    // TIME-WAIT. An nftables rule in the namespace drops its final ACK (the
+    // first pure ACK after the kernel's FIN); the kernel, in LAST-ACK,
+    // retransmits its FIN, which the TIME-WAIT table must acknowledge (not
+    // reset), and the kernel's socket must then close.
+    let ns = Netns::new();
+    let app = App::start(&ns, HTTPD, &["--port", "80"]);
+    let out = python(
+        &ns,
+        r#"
+def nft(*args):
+    subprocess.run(["nft", *args], check=True, capture_output=True)
+def last_ack(lport):
+    ss = subprocess.run(["ss", "-Htan", "state", "last-ack", f"sport = :{lport}"], capture_output=True, text=True)
+    return ss.stdout.strip() != ""
+sn = Sniffer()
+# Pure ACKs from the stack's port 80 are dropped (after the sniffer has
+# seen them: packet taps come before netfilter) while this rule is there.
+nft("add", "table", "inet", "zclost")
+nft("add", "chain", "inet", "zclost", "input", "{ type filter hook input priority 0; }")
+nft("add", "rule", "inet", "zclost", "input", "ip", "saddr", HOST, "tcp", "sport", "80", "tcp", "flags", "==", "ack", "drop")
+s = socket.create_connection((HOST, 80), timeout=5)
+lport = s.getsockname()[1]
+s.sendall(b"GET / HTTP/1.1\r\nHost: zcnet\r\nConnection: close\r\n\r\n")
+reply = bytearray()
+read_all(s, reply)  # to the stack's FIN
+print(f"reply {len(reply)} bytes, status ok {reply.startswith(b'HTTP/1.1 200')}")
+mark = sn.mark()
+s.close()  # the kernel's FIN: the stack enters TIME-WAIT and ACKs it
+deadline = time.time() + 5
+final = []
+while not final and time.time() < deadline:
+    final = [p for p in sn.since(mark, src=HOST, sport=80, dport=lport) if p["flags"] == 0x10]
+    time.sleep(0.005)
+nft("delete", "table", "inet", "zclost")
+print(f"final acks dropped {len(final)}")
+print(f"kernel in LAST-ACK after the drop {last_ack(lport)}")
+after = sn.mark()
+deadline = time.time() + 10
+while last_ack(lport) and time.time() < deadline:
+    time.sleep(0.05)
+settle()
+fins = [p for p in sn.since(after, src=KERNEL, sport=lport, dport=80) if p["flags"] & 0x01]
+answers = sn.since(after, src=HOST, sport=80, dport=lport)
+print(f"retransmitted fins {len(fins)}")
+print(f"stack acks {len([p for p in answers if p['flags'] == 0x10])}")
+print(f"stack rsts {len([p for p in answers if p['flags'] & 0x04])}")
+print(f"kernel in LAST-ACK at the end {last_ack(lport)}")
+for p in fins[:1] + answers[:3]:
+    print("  ", {k: p[k] for k in ("src", "flags", "seq", "ack")})
+sn.stop()
+"#,
+        Duration::from_secs(30),
     );
-    stop_and_count(app);
+    assert!(out.contains("status ok True"), "{out}");
+    assert!(py_count(&out, "final acks dropped") >= 1, "the filter saw no final ACK\n{out}");
+    assert!(out.contains("kernel in LAST-ACK after the drop True"), "{out}");
+    assert!(py_count(&out, "retransmitted fins") >= 1, "{out}");
+    assert!(py_count(&out, "stack acks") >= 1, "the retransmitted FIN was not acknowledged\n{out}");
+    assert_eq!(py_count(&out, "stack rsts"), 0, "the retransmitted FIN met a RST\n{out}");
+    assert!(out.contains("kernel in LAST-ACK at the end False"), "{out}");
+    eprintln!("{out}");
+    let (stdout, _) = stop_and_count(app);
+    assert!(net_stat(&stdout, "time_wait_acks").unwrap_or(0) >= 1, "{stdout}");
 }
 
 #[test]
 fn syn_with_a_live_connections_4_tuple_does_not_reset_it() {
     // A SYN carrying the 4-tuple of an established connection must leave it
-    // alone (RFC 5961 §4.2: answer with a challenge ACK). smoltcp's own
-    // socket drops such a SYN; but zcnet keeps extra sockets in LISTEN on
-    // the port, and smoltcp gives a segment to the first socket that
-    // accepts it — a LISTEN socket earlier in the set takes the SYN, answers
-    // SYN-ACK, and its RST to the kernel's reply kills the connection.
-    // Which socket comes first is a matter of slots: a connection is closed
-    // so that its slot, recycled as a LISTEN socket, sits before the others.
+    // alone and draw a challenge ACK (RFC 5961 §4.2), whatever its sequence
+    // number. (A connection is closed first so that its recycled socket is
+    // around: no socket other than the connection's may take the SYN.)
     let ns = Netns::new();
     let app = App::start(&ns, ECHO, &[]);
     let out = python(
@@ -833,8 +926,10 @@ for i, v in enumerate(victims):
     segs = v.stack_segments(mark)
     synacks = [p for p in segs if p["flags"] & 0x12 == 0x12]
     rsts = [p for p in segs if p["flags"] & 0x04]
+    nxt, _, _ = v.state()
+    challenges = [p for p in segs if p["flags"] == 0x10 and p["plen"] == 0 and p["ack"] == nxt]
     print(f"victim {i} after spoofed syns: {len(synacks)} syn-ack(s), {len(rsts)} rst(s), "
-          f"{len(segs) - len(synacks) - len(rsts)} ack(s); {v.outcome()}")
+          f"{len(challenges)} challenge ack(s); {v.outcome()}")
 must_tcp_echo("after")
 sn.stop()
 "#,
@@ -845,8 +940,10 @@ sn.stop()
     let survived = lines.iter().filter(|l| l.ends_with("; echo")).count();
     let stolen = lines.iter().filter(|l| !l.contains(": 0 syn-ack(s)")).count();
     stop_and_count(app);
-    assert_eq!(stolen, 0, "a LISTEN socket answered a SYN of a live connection\n{out}");
+    assert_eq!(stolen, 0, "a SYN of a live connection was answered with SYN-ACK\n{out}");
     assert_eq!(survived, 3, "a live connection died of a spoofed SYN\n{out}");
+    let challenged = lines.iter().filter(|l| l.contains(" 0 rst(s), 3 challenge ack(s)")).count();
+    assert_eq!(challenged, 3, "each spoofed SYN draws one challenge ACK (RFC 5961 §4.2)\n{out}");
 }
 
 #[test]

@@ -213,11 +213,27 @@ pub struct TcpConfig {
     pub tx_buffer: usize,
     /// Connect timeout in seconds.
     pub connect_timeout_secs: f64,
+    /// How long a connection closed first by this side stays in TIME-WAIT
+    /// (2·MSL), in seconds; Linux's is 60. 0 turns TIME-WAIT off.
+    pub time_wait_secs: f64,
+    /// Most TIME-WAIT entries per core (each about 60 bytes); the oldest is
+    /// evicted (and counted) when a new one would not fit. 0: none kept.
+    pub time_wait_max: usize,
+    /// Challenge ACKs (RFC 5961 §7) each core may send per second.
+    pub challenge_acks_per_sec: u32,
 }
 
 impl Default for TcpConfig {
     fn default() -> Self {
-        TcpConfig { backlog: 1024, rx_buffer: 16 * 1024, tx_buffer: 16 * 1024, connect_timeout_secs: 5.0 }
+        TcpConfig {
+            backlog: 1024,
+            rx_buffer: 16 * 1024,
+            tx_buffer: 16 * 1024,
+            connect_timeout_secs: 5.0,
+            time_wait_secs: 60.0,
+            time_wait_max: 100_000,
+            challenge_acks_per_sec: 1000,
+        }
     }
 }
 
@@ -352,6 +368,12 @@ impl Config {
         }
         if self.net.tcp.backlog == 0 {
             return Err(ConfigError::new("net.tcp.backlog", "must be at least 1"));
+        }
+        if !(0.0..=3600.0).contains(&self.net.tcp.time_wait_secs) {
+            return Err(ConfigError::new("net.tcp.time_wait_secs", "must be in 0..=3600"));
+        }
+        if self.net.tcp.time_wait_max > 10_000_000 {
+            return Err(ConfigError::new("net.tcp.time_wait_max", "must be at most 10,000,000"));
         }
         for (name, n) in [("rx_buffer", self.net.tcp.rx_buffer), ("tx_buffer", self.net.tcp.tx_buffer)] {
             if !(1024..=(1 << 30)).contains(&n) {

@@ -69,6 +69,14 @@ pub(crate) struct Conn {
     pub(crate) ephemeral: bool,
     /// The peer's FIN was seen, so a later CLOSED state is an orderly end.
     pub(crate) fin_seen: bool,
+    /// SND.NXT, from the segments zcnet sent (see `NetCore::note_tx`).
+    pub(crate) snd_nxt: Option<u32>,
+    /// RCV.NXT: the last ACK number sent, plus what arrived in order since.
+    pub(crate) rcv_nxt: Option<u32>,
+    /// The window field of the last ACK sent.
+    pub(crate) window_sent: u16,
+    /// The peer's TSval on its last SYN, FIN or RST.
+    pub(crate) peer_tsval: Option<u32>,
 }
 
 impl Conn {
@@ -88,6 +96,10 @@ impl Conn {
             writers: WakerList::default(),
             ephemeral: false,
             fin_seen: false,
+            snd_nxt: None,
+            rcv_nxt: None,
+            window_sent: 0,
+            peer_tsval: None,
         }
     }
 }
@@ -137,6 +149,8 @@ impl ConnTable {
                 s.set_timeout(None);
                 s.set_ack_delay(Some(Duration::from_millis(10)));
                 s.set_hop_limit(None);
+                // smoltcp turns timestamps off when a peer did not offer them.
+                s.set_tsval_generator(Some(super::clock::tsval));
                 id
             }
             None => {
@@ -144,8 +158,11 @@ impl ConnTable {
                     self.conns.push(Conn::empty());
                     self.conns.len() - 1
                 });
-                let socket =
+                let mut socket =
                     tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; rx]), tcp::SocketBuffer::new(vec![0u8; tx]));
+                // Timestamps (RFC 7323): PAWS at the peer lets a tuple in
+                // TIME-WAIT be reused safely (see `time_wait`).
+                socket.set_tsval_generator(Some(super::clock::tsval));
                 let c = &mut self.conns[id];
                 c.set = SocketSet::new(Vec::with_capacity(1));
                 c.handle = Some(c.set.add(socket));
@@ -158,6 +175,10 @@ impl ConnTable {
         c.seen = State::Closed;
         c.ephemeral = false;
         c.fin_seen = false;
+        c.snd_nxt = None;
+        c.rcv_nxt = None;
+        c.window_sent = 0;
+        c.peer_tsval = None;
         self.in_use += 1;
         id
     }

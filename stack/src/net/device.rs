@@ -51,6 +51,48 @@ struct TxSide {
     batch: PacketBatch,
     offload: TxOffload,
     stats: DeviceStats,
+    tcp: TcpTx,
+}
+
+/// What the TCP segments smoltcp wrote since the last
+/// [`DpdkDevice::take_tcp_tx`] carried: the connection table polls one
+/// connection at a time and reads this after each poll, so it learns the
+/// connection's SND.NXT and the last ACK it sent (which smoltcp keeps
+/// private) from the segments themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TcpTx {
+    /// Segments written.
+    pub(crate) segments: u32,
+    /// The highest sequence number after a segment's data, SYN or FIN.
+    pub(crate) snd_nxt: Option<u32>,
+    /// The ACK number of the last segment with ACK set, and its window field.
+    pub(crate) ack: Option<(u32, u16)>,
+}
+
+impl TcpTx {
+    /// Notes a frame smoltcp wrote, if it is a TCP segment.
+    fn note(&mut self, frame: &[u8]) {
+        use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
+        let Ok(eth) = EthernetFrame::new_checked(frame) else { return };
+        if eth.ethertype() != EthernetProtocol::Ipv4 {
+            return;
+        }
+        let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else { return };
+        if ip.next_header() != IpProtocol::Tcp {
+            return;
+        }
+        let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else { return };
+        let seq = tcp.seq_number().0 as u32;
+        let end = seq.wrapping_add(tcp.payload().len() as u32 + tcp.syn() as u32 + tcp.fin() as u32);
+        self.snd_nxt = Some(match self.snd_nxt {
+            Some(n) if (end.wrapping_sub(n) as i32) < 0 => n,
+            _ => end,
+        });
+        if tcp.ack() {
+            self.ack = Some((tcp.ack_number().0 as u32, tcp.window_len()));
+        }
+        self.segments += 1;
+    }
 }
 
 impl TxSide {
@@ -78,7 +120,14 @@ impl DpdkDevice {
         let offload = TxOffload { ipv4: o.tx_ipv4_checksum, l4: o.tx_l4_checksum };
         DpdkDevice {
             rxq,
-            tx: TxSide { txq, pool, batch: PacketBatch::new(), offload, stats: DeviceStats::default() },
+            tx: TxSide {
+                txq,
+                pool,
+                batch: PacketBatch::new(),
+                offload,
+                stats: DeviceStats::default(),
+                tcp: TcpTx::default(),
+            },
             rx: PacketBatch::new(),
             mtu,
             burst,
@@ -130,6 +179,16 @@ impl DpdkDevice {
     /// queue first if it is full).
     pub(crate) fn has_room(&mut self) -> bool {
         self.tx.has_room()
+    }
+
+    /// Counts a frame the stack could not build for want of an mbuf.
+    pub(crate) fn count_no_mbuf(&mut self) {
+        self.tx.stats.drop_no_mbuf += 1;
+    }
+
+    /// What the TCP segments written since the last call carried.
+    pub(crate) fn take_tcp_tx(&mut self) -> TcpTx {
+        std::mem::take(&mut self.tx.tcp)
     }
 
     /// Frames waiting for the tx queue.
@@ -221,6 +280,7 @@ impl phy::TxToken for TxToken<'_> {
         match packet {
             Some(mut p) => {
                 let r = f(p.data_mut());
+                self.tx.tcp.note(p.data());
                 if self.tx.offload.ipv4 || self.tx.offload.l4 {
                     prepare_tx_offload(&mut p, self.tx.offload);
                 }
@@ -239,7 +299,10 @@ impl phy::TxToken for TxToken<'_> {
                 SCRATCH.with(|s| {
                     let mut s = s.borrow_mut();
                     s.resize(len, 0);
-                    f(&mut s[..len])
+                    let r = f(&mut s[..len]);
+                    // smoltcp counts it as sent (it will retransmit it).
+                    self.tx.tcp.note(&s[..len]);
+                    r
                 })
             }
         }

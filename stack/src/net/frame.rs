@@ -7,7 +7,7 @@
 //! panics. Checksums are verified separately (`checksum::verify`), because
 //! whether they need verifying depends on what the NIC already checked.
 
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
+use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpOption, TcpPacket, UdpPacket};
 use std::net::Ipv4Addr;
 
 /// Bytes of an Ethernet header.
@@ -43,9 +43,28 @@ pub(crate) struct Ipv4Info {
 pub(crate) struct TcpInfo {
     pub(crate) src_port: u16,
     pub(crate) dst_port: u16,
+    pub(crate) seq: u32,
     pub(crate) syn: bool,
     pub(crate) ack_flag: bool,
     pub(crate) rst: bool,
+    pub(crate) fin: bool,
+    /// The timestamp option's TSval (RFC 7323), read only on SYN, FIN and
+    /// RST segments (the ones the stack answers itself).
+    pub(crate) tsval: Option<u32>,
+}
+
+/// The TSval of a TCP header's timestamp option, if it has one.
+pub(crate) fn tcp_tsval(tcp: &TcpPacket<&[u8]>) -> Option<u32> {
+    let mut options = tcp.options();
+    while !options.is_empty() {
+        let (rest, option) = TcpOption::parse(options).ok()?;
+        match option {
+            TcpOption::TimeStamp { tsval, .. } => return Some(tsval),
+            TcpOption::EndOfList => return None,
+            _ => options = rest,
+        }
+    }
+    None
 }
 
 /// The UDP header (RFC 768).
@@ -134,9 +153,12 @@ fn classify_ipv4(ip: &Ipv4Packet<&[u8]>) -> Frame {
             Ok(tcp) => L4::Tcp(TcpInfo {
                 src_port: tcp.src_port(),
                 dst_port: tcp.dst_port(),
+                seq: tcp.seq_number().0 as u32,
                 syn: tcp.syn(),
                 ack_flag: tcp.ack(),
                 rst: tcp.rst(),
+                fin: tcp.fin(),
+                tsval: if tcp.syn() || tcp.fin() || tcp.rst() { tcp_tsval(&tcp) } else { None },
             }),
             Err(_) => L4::Bad { protocol: IpProtocol::Tcp, dst_port: port_at(2) },
         },
@@ -192,8 +214,20 @@ mod tests {
         let f = ipv4_frame(6, &tcp_header(0x02));
         let Frame::Ipv4 { ip, l4: L4::Tcp(t) } = Frame::classify(&f) else { panic!("not TCP") };
         assert_eq!(ip.dst, Ipv4Addr::new(198, 18, 0, 2));
-        assert_eq!((t.src_port, t.dst_port), (40000, 80));
-        assert!(t.syn && !t.ack_flag && !t.rst);
+        assert_eq!((t.src_port, t.dst_port, t.seq), (40000, 80, 7));
+        assert!(t.syn && !t.ack_flag && !t.rst && !t.fin);
+        assert_eq!(t.tsval, None);
+    }
+
+    #[test]
+    fn a_fins_timestamp_is_read() {
+        let mut t = tcp_header(0x11);
+        t[12] = 8 << 4; // 32-byte header: NOP, NOP, timestamp
+        t.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 42, 0, 0, 0, 9]);
+        let f = ipv4_frame(6, &t);
+        let Frame::Ipv4 { l4: L4::Tcp(t), .. } = Frame::classify(&f) else { panic!("not TCP") };
+        assert!(t.fin && t.ack_flag);
+        assert_eq!(t.tsval, Some(42));
     }
 
     #[test]

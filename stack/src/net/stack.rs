@@ -24,7 +24,9 @@ use super::listener::Listener;
 use super::neighbors::Neighbors;
 use super::ports::EphemeralPorts;
 use super::raw::RawQueue;
+use super::rfc5961::ChallengeLimiter;
 use super::stats::NetStats;
+use super::time_wait::TimeWaitTable;
 use super::udp::UdpSockets;
 use crate::config::{parse_cidr, NetConfig};
 use smoltcp::iface::{Config as IfaceConfig, Interface, PollResult, SocketSet};
@@ -39,7 +41,7 @@ use std::rc::Rc;
 
 /// Segments one connection may emit in one egress pass before the others
 /// get their turn (it is queued again if it has more).
-const SEGMENTS_PER_PASS: usize = 32;
+const SEGMENTS_PER_PASS: usize = crate::MAX_BURST;
 /// When smoltcp says a connection is due but it emitted nothing (nothing
 /// it could send yet), look again after this long instead of spinning.
 const IDLE_RECHECK_US: i64 = 1000;
@@ -70,6 +72,10 @@ pub(crate) struct Inner {
     pub(crate) raw_queues: HashMap<u16, RawQueue>,
     pub(crate) neighbors: Neighbors,
     pub(crate) ports: EphemeralPorts,
+    /// 4-tuples in TIME-WAIT (no sockets).
+    pub(crate) time_wait: TimeWaitTable,
+    /// The rate limit of challenge ACKs (RFC 5961 §7).
+    pub(crate) challenges: ChallengeLimiter,
     /// Local ports of active opens (each used by one connection at a time).
     pub(crate) active_ports: HashSet<u16>,
     /// The set smoltcp gets for frames no socket of zcnet's claims.
@@ -148,6 +154,8 @@ impl NetCore {
                 raw_queues: HashMap::new(),
                 neighbors: Neighbors::new(ip, prefix, gateway),
                 ports: EphemeralPorts::new(seed),
+                time_wait: TimeWaitTable::new(config.tcp.time_wait_secs, config.tcp.time_wait_max),
+                challenges: ChallengeLimiter::new(config.tcp.challenge_acks_per_sec),
                 active_ports: HashSet::new(),
                 empty: SocketSet::new(Vec::new()),
                 config: config.clone(),
@@ -260,6 +268,8 @@ impl NetCore {
         s.write_wraps = self.write_wraps.get();
         s.tcp_sockets = inner.conns.in_use();
         s.mbufs_in_use = inner.device.pool().in_use();
+        s.tcp.time_wait = inner.time_wait.len();
+        s.tcp.time_wait_evicted = inner.time_wait.evicted;
         Ok(s)
     }
 
@@ -288,6 +298,7 @@ impl NetCore {
         let mut inner = self.inner.borrow_mut();
         inner.listeners.clear();
         inner.conns.clear();
+        inner.time_wait.clear();
         inner.udp.clear();
         inner.raw_queues.clear();
         inner.device.drain();
@@ -402,8 +413,9 @@ impl Inner {
         let _ = self.iface.poll_ingress_single(now, &mut self.device, &mut self.empty);
     }
 
-    /// A TCP segment for this host: to its connection, to a new one for a
-    /// SYN to a listener with room, or to smoltcp (which resets it).
+    /// A TCP segment for this host: to its connection (screened per RFC
+    /// 5961 first), to the TIME-WAIT table, to a new connection for a SYN to
+    /// a listener with room, or to smoltcp (which resets it).
     fn tcp_ingress(&mut self, now: Instant, ip: &Ipv4Info, t: &super::frame::TcpInfo) {
         let tuple = super::frame::FourTuple {
             local_ip: ip.dst,
@@ -411,11 +423,35 @@ impl Inner {
             remote_ip: ip.src,
             remote_port: t.src_port,
         };
+        let src_mac = self.device.peek_rx().map_or([0; 6], |p| {
+            let mut mac = [0; 6];
+            mac.copy_from_slice(&p.data()[6..12]);
+            mac
+        });
         if let Some(id) = self.conns.lookup(&tuple) {
-            // A SYN for a synchronised connection is no new connection
-            // (RFC 9293 §3.10.7.4); smoltcp's socket drops it.
+            let state = self.conns.socket(id).state();
+            let synchronized = !matches!(state, State::Listen | State::SynSent | State::SynReceived | State::Closed);
+            if t.rst && state != State::SynSent {
+                if !self.screen_rst(now, id, t, src_mac) {
+                    self.device.drop_rx(|_| {});
+                    return;
+                }
+            } else if t.syn && synchronized {
+                self.screen_syn(now, id, t, src_mac);
+                self.device.drop_rx(|_| {});
+                return;
+            }
+            if t.tsval.is_some() {
+                self.conns.get_mut(id).peer_tsval = t.tsval;
+            }
             self.feed(now, id);
             return;
+        }
+        if let Some(e) = self.time_wait.get(&tuple, now.total_micros()) {
+            if !self.time_wait_segment(now.total_micros(), &tuple, e, t, src_mac) {
+                self.device.drop_rx(|_| {});
+                return;
+            }
         }
         if t.syn && !t.ack_flag && !t.rst && self.listeners.contains_key(&t.dst_port) {
             match self.admit_syn(tuple) {
@@ -428,21 +464,46 @@ impl Inner {
     }
 
     /// Hands the head frame to smoltcp with connection `id`'s set, then
-    /// settles what changed.
+    /// settles what changed and keeps RCV.NXT (see `rfc5961`): it grows by
+    /// what smoltcp queued in order, and by one for a FIN it accepted.
     fn feed(&mut self, now: Instant, id: ConnId) {
+        let queued = self.conns.socket(id).recv_queue();
+        let fin_seen = self.conns.get(id).fin_seen;
         let _ = self.iface.poll_ingress_single(now, &mut self.device, self.conns.set_mut(id));
+        let grown = self.conns.socket(id).recv_queue().saturating_sub(queued);
         self.settle(id);
-        if self.conns.get(id).role != Role::Free {
-            self.schedule(now, id);
+        let c = self.conns.get_mut(id);
+        if c.role == Role::Free {
+            return;
         }
+        if let Some(r) = c.rcv_nxt.as_mut() {
+            *r = r.wrapping_add(grown as u32 + (c.fin_seen && !fin_seen) as u32);
+        }
+        // An answer smoltcp sent at once (a duplicate ACK, a RST) is exact.
+        self.note_tx(id);
+        // The egress pass decides what the segment calls for (an ACK now,
+        // a delayed one, nothing) and sets the next deadline: once per
+        // connection and turn, however many of its segments arrived.
+        self.conns.mark_dirty(id);
     }
 
-    /// Asks smoltcp when connection `id` next needs a poll: now (queued for
-    /// egress) or at a time (its deadline).
-    fn schedule(&mut self, now: Instant, id: ConnId) {
-        match self.iface.poll_at(now, self.conns.set_mut(id)) {
-            Some(t) if t <= now => self.conns.mark_dirty(id),
-            at => self.conns.set_deadline(id, at),
+    /// Reads what the segments smoltcp just wrote for connection `id`
+    /// carried: its SND.NXT, and RCV.NXT exactly (the last ACK number).
+    fn note_tx(&mut self, id: ConnId) {
+        let tx = self.device.take_tcp_tx();
+        if tx.segments == 0 {
+            return;
+        }
+        let c = self.conns.get_mut(id);
+        if let Some(end) = tx.snd_nxt {
+            c.snd_nxt = Some(match c.snd_nxt {
+                Some(n) if super::rfc5961::seq_lt(end, n) => n,
+                _ => end,
+            });
+        }
+        if let Some((ack, window)) = tx.ack {
+            c.rcv_nxt = Some(ack);
+            c.window_sent = window;
         }
     }
 
@@ -511,6 +572,15 @@ impl Inner {
         }
     }
 
+    /// Files connection `id`'s tuple in the TIME-WAIT table with the
+    /// sequence numbers of its last ACK.
+    fn enter_time_wait(&mut self, now: Instant, id: ConnId) {
+        let c = self.conns.get(id);
+        let (Some(tuple), Some(snd_nxt), Some(rcv_nxt)) = (c.tuple, c.snd_nxt, c.rcv_nxt) else { return };
+        let ts = self.conns.socket(id).timestamp_enabled().then(|| c.peer_tsval.unwrap_or(0));
+        self.time_wait.insert(tuple, snd_nxt, rcv_nxt, c.window_sent, ts, now.total_micros());
+    }
+
     /// Frees connection `id` and its ephemeral port.
     pub(crate) fn release(&mut self, id: ConnId) {
         let c = self.conns.get(id);
@@ -527,6 +597,9 @@ impl Inner {
         let now = smol_now();
         while let Some(id) = self.conns.pop_due(now) {
             self.conns.mark_dirty(id);
+        }
+        if self.time_wait.next_expiry().is_some_and(|t| t <= now.total_micros()) {
+            self.time_wait.expire(now.total_micros());
         }
         let mut sent_any = false;
         // Only the connections queued now: one re-queued below (it has
@@ -547,9 +620,12 @@ impl Inner {
                 }
             }
             sent_any |= sent > 0;
+            self.note_tx(id);
             if self.conns.get(id).role == Role::Closing && self.conns.socket(id).state() == State::TimeWait {
                 // Its last ACK has gone out (smoltcp sends it at once: no ack
-                // delay in TIME-WAIT, see `settle`): nothing more to do.
+                // delay in TIME-WAIT, see `settle`): the tuple waits out
+                // 2·MSL in the TIME-WAIT table, the socket is free now.
+                self.enter_time_wait(now, id);
                 self.release(id);
                 continue;
             }

@@ -32,6 +32,37 @@ pub struct NetStats {
     pub write_wraps: u64,
     /// Connections reclaimed after closing.
     pub reclaimed: u64,
+    /// TCP segments the stack answered or refused itself (RFC 5961,
+    /// TIME-WAIT).
+    pub tcp: TcpStats,
+}
+
+/// What zcnet's TCP screening did (RFC 5961 and TIME-WAIT, before smoltcp).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// RSTs exactly at RCV.NXT, let through to reset their connection.
+    pub rst_accepted: u64,
+    /// RSTs inside the receive window but not at RCV.NXT: challenged, dropped.
+    pub rst_challenged: u64,
+    /// RSTs outside the receive window: dropped.
+    pub rst_out_of_window: u64,
+    /// SYNs on synchronised connections: challenged, dropped.
+    pub syn_challenged: u64,
+    /// Challenge ACKs sent.
+    pub challenge_acks: u64,
+    /// Challenge ACKs not sent because of the rate limit (RFC 5961 §7).
+    pub challenge_acks_limited: u64,
+    /// Connections in TIME-WAIT now.
+    pub time_wait: usize,
+    /// TIME-WAIT entries evicted early because the table was full.
+    pub time_wait_evicted: u64,
+    /// ACKs sent for tuples in TIME-WAIT (mostly retransmitted FINs).
+    pub time_wait_acks: u64,
+    /// Tuples taken out of TIME-WAIT by a new connection (a SYN beyond the
+    /// old one, or an active open that may reuse it).
+    pub time_wait_reused: u64,
+    /// RSTs for tuples in TIME-WAIT, ignored (RFC 1337).
+    pub time_wait_rst_ignored: u64,
 }
 
 /// Counters of the calling core's stack (inside [`crate::run`]).

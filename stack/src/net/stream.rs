@@ -3,6 +3,7 @@
 //! the connection's smoltcp rings.
 
 use super::buf::{BufResult, IoBuf, IoBufMut};
+use super::clock::smol_now;
 use super::conn_table::ConnId;
 use super::frame::FourTuple;
 use super::stack::{current, Deferred, Inner, NetCore};
@@ -473,16 +474,25 @@ impl TcpStream {
         let (id, local) = {
             let mut guard = net.lock()?;
             let inner = &mut *guard;
-            let (listeners, active) = (&inner.listeners, &inner.active_ports);
-            let port = inner.ports.pick(|p| listeners.contains_key(&p) || active.contains(&p))?;
+            // A port free for this peer: no listener, no connection of ours,
+            // and its tuple not in TIME-WAIT unless it may be reused safely.
+            let now = smol_now().total_micros();
+            let tuple = |port| FourTuple { local_ip: inner.ip, local_port: port, remote_ip, remote_port: addr.port() };
+            let (listeners, active, time_wait) = (&inner.listeners, &inner.active_ports, &inner.time_wait);
+            let port = inner.ports.pick(|p| {
+                listeners.contains_key(&p) || active.contains(&p) || time_wait.blocks_active_open(&tuple(p), now)
+            })?;
+            if inner.time_wait.get(&tuple(port), now).is_some() {
+                inner.time_wait.remove(&tuple(port));
+                inner.stats.tcp.time_wait_reused += 1;
+            }
             let id = inner.conns.alloc(buffers.0, buffers.1);
             if let Err(e) = inner.conns.socket_mut(id).connect(inner.iface.context(), remote, port) {
                 inner.conns.release(id);
                 return Err(err(io::ErrorKind::InvalidInput, &format!("connect: {e}")));
             }
             inner.active_ports.insert(port);
-            let tuple = FourTuple { local_ip: inner.ip, local_port: port, remote_ip, remote_port: addr.port() };
-            inner.conns.insert_tuple(id, tuple);
+            inner.conns.insert_tuple(id, tuple(port));
             let c = inner.conns.get_mut(id);
             c.ephemeral = true;
             c.seen = State::SynSent;
