@@ -6,12 +6,12 @@
 //! and memory of both cores are back where they started. Run under
 //! cargo-nextest (one EAL per process).
 
-#[path = "../apps/shared/usage.rs"]
-#[allow(dead_code)]
-mod usage;
 #[path = "../apps/shared/servers.rs"]
 #[allow(dead_code)]
 mod servers;
+#[path = "../apps/shared/usage.rs"]
+#[allow(dead_code)]
+mod usage;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
