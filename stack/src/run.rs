@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::mempool::Mempool;
 use crate::net::{DpdkDevice, NetCore, NetStats};
 use crate::port::Port;
+use crate::runtime::mailbox::{self, Mailboxes};
 use crate::runtime::Executor;
 use crate::signal::{install_handlers, stop_requested};
 use std::future::Future;
@@ -80,11 +81,12 @@ where
         .collect::<Result<_>>()?;
     let port = Port::open(&port_config, &pools)?;
     let report = Arc::new(Mutex::new(vec![NetStats::default(); lcores.len()]));
+    let mailboxes = Mailboxes::new(lcores.len());
     let job = {
         let (port, pools, report, config) = (port.clone(), pools.clone(), report.clone(), config.clone());
         let cores = lcores.len();
         move |lcore: Lcore| {
-            let stats = core_main(lcore, cores, &port, &pools[lcore.index], &config, &main);
+            let stats = core_main(lcore, cores, &port, &pools[lcore.index], &config, &mailboxes, &main);
             if let Ok(mut r) = report.lock() {
                 r[lcore.index] = stats;
             }
@@ -112,6 +114,7 @@ fn core_main<F, Fut>(
     port: &Arc<Port>,
     pool: &Arc<Mempool>,
     config: &Config,
+    mailboxes: &Arc<Mailboxes>,
     main: &F,
 ) -> NetStats
 where
@@ -134,7 +137,9 @@ where
     let idle_policy = config.runtime.idle;
 
     let executor = Executor::new();
+    mailbox::enter(lcore.index, mailboxes.clone());
     executor.enter(|| {
+        executor.spawn(mailbox::serve(lcore.index, mailboxes.clone()));
         let main_task = executor.spawn(main(core));
         let mut idle_turns = 0u32;
         while !stop_requested() && !main_task.is_finished() {
@@ -170,6 +175,7 @@ where
     let stats = net.stats().unwrap_or_default();
     net.teardown();
     NetCore::clear_current();
+    mailbox::leave();
     stats
 }
 

@@ -207,6 +207,21 @@ impl Executor {
         self.inner.park(deadline, || false);
     }
 
+    /// [`wait_for_work`](Executor::wait_for_work) that also returns at once
+    /// if `ready` says there is work the executor does not know of (frames
+    /// other cores handed this one, say). Whoever makes `ready` true must
+    /// then call [`Unparker::unpark`], so the check and the sleep cannot miss it.
+    pub fn wait_for_work_unless(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) {
+        self.inner.park(deadline, ready);
+    }
+
+    /// A handle that other threads use to wake this executor's thread if
+    /// it sleeps in [`wait_for_work`](Executor::wait_for_work) or
+    /// [`block_on`](Executor::block_on).
+    pub fn unparker(&self) -> Unparker {
+        Unparker { shared: Arc::clone(&self.inner.shared) }
+    }
+
     /// Runs `future` to completion on the current thread, together with the
     /// executor's tasks and timers, and returns its output. When nothing is
     /// ready the thread sleeps until the next timer deadline or until a
@@ -295,6 +310,26 @@ impl Drop for Executor {
                 panic::resume_unwind(payload);
             }
         }
+    }
+}
+
+/// Wakes an executor's thread from another thread (see [`Executor::unparker`]).
+#[derive(Clone)]
+pub struct Unparker {
+    shared: Arc<Shared>,
+}
+
+impl Unparker {
+    /// Unparks the executor's thread if it sleeps waiting for work. Publish
+    /// the work first (a queue push), then call this.
+    pub fn unpark(&self) {
+        self.shared.notify_owner();
+    }
+}
+
+impl fmt::Debug for Unparker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Unparker")
     }
 }
 
