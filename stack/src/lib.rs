@@ -29,6 +29,7 @@ mod port;
 mod run;
 pub mod runtime;
 pub mod signal;
+pub mod toeplitz;
 
 pub use eal::{free_hugepages, Eal, Launched, Lcore, WorkerPanic};
 pub use error::{Error, PacketError, Result};
