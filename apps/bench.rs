@@ -7,7 +7,9 @@
 //!
 //!     zcnet-bench --config config/wire.toml --scenario rr --conns 32 --secs 5
 //!
-//! It prints one `result ...` line (see apps/shared/bench.rs).
+//! It prints one `result ...` line (apps/shared/result_line.rs), with the
+//! pools-full flag and the resident memory before the first connection and
+//! at its peak.
 
 #[path = "shared/bench.rs"]
 mod bench;
@@ -40,7 +42,9 @@ struct Args {
     server: Option<IpAddr>,
 }
 
-static RESULT: Mutex<Option<(Tally, f64)>> = Mutex::new(None);
+/// The clients' tallies added up, the window, and the resident memory
+/// before the first client connected.
+static RESULT: Mutex<Option<(Tally, f64, Option<u64>)>> = Mutex::new(None);
 
 fn main() {
     let args = Args::parse();
@@ -73,12 +77,16 @@ fn main() {
                 return;
             }
             let start = Instant::now();
+            let rss_idle = bench::proc_status_kb("VmRSS");
             let tally = client(&bench, server_ip).await;
             let secs = bench.secs.min(start.elapsed().as_secs_f64());
             let mut r = RESULT.lock().unwrap_or_else(|e| e.into_inner());
             match r.as_mut() {
-                Some((t, _)) => t.merge(&tally),
-                None => *r = Some((tally, secs)),
+                Some((t, _, idle)) => {
+                    t.merge(&tally);
+                    *idle = (*idle).into_iter().chain(rss_idle).min();
+                }
+                None => *r = Some((tally, secs, rss_idle)),
             }
             drop(r);
             // The client is done: stop every core (the server's too).
@@ -86,14 +94,18 @@ fn main() {
         }
     })
     .unwrap_or_else(|e| exit_usage(&e.to_string()));
-    let Some((tally, secs)) = RESULT.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+    let Some((tally, secs, rss_idle)) = RESULT.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         exit_usage("no client ran");
     };
     eprintln!("zcnet-bench: pools full at exit: {}", report.pools_full);
     for (i, c) in report.cores.iter().enumerate() {
         eprintln!("zcnet-bench: core {i}: {c:?}");
     }
-    println!("{}", tally.result_line("zcnet", &args.bench, secs));
+    let mut line = tally.result_line("zcnet", &args.bench, secs);
+    line.pools_full = Some(report.pools_full);
+    line.rss_idle_kb = rss_idle;
+    line.rss_peak_kb = bench::proc_status_kb("VmHWM");
+    println!("{line}");
 }
 
 /// Runs `bench.conns` client tasks against `server` and adds up their tallies.

@@ -73,7 +73,9 @@ fn main() {
     pin(args.client_cpu);
     let bench = args.bench.clone();
     let start = Instant::now();
-    let tally = runtime().block_on(async move {
+    let (tally, rss_idle) = runtime().block_on(async move {
+        // The idle baseline: listeners bound, runtimes built, no connection yet.
+        let rss_idle = bench::proc_status_kb("VmRSS");
         let warm_end = Instant::now() + bench.warmup();
         let end = warm_end + bench.window();
         let tasks: Vec<_> = (0..bench.conns)
@@ -99,10 +101,13 @@ fn main() {
                 Err(_) => total.errors += 1,
             }
         }
-        total
+        (total, rss_idle)
     });
     let secs = args.bench.secs.min(start.elapsed().as_secs_f64());
-    println!("{}", tally.result_line("tokio", &args.bench, secs));
+    let mut line = tally.result_line("tokio", &args.bench, secs);
+    line.rss_idle_kb = rss_idle;
+    line.rss_peak_kb = bench::proc_status_kb("VmHWM");
+    println!("{line}");
 }
 
 async fn accept_loop(listener: TcpListener, echo: bool) {
