@@ -1,8 +1,8 @@
 //! The benchmark smoke test: `scripts/bench.sh smoke --debug` runs every
 //! scenario of zcnet-bench (on the in-memory wire) and zcnet-tokio-bench for
 //! one second each; zcnet-bench-report fails it unless each printed a
-//! well-formed result line (every field present, rate > 0, errors = 0,
-//! zcnet's pools full at exit) and writes the smoke table and its chart,
+//! well-formed result line (every field present, rate > 0, errors = 0)
+//! and writes the smoke table and its chart,
 //! which this test reads. The benchmarks themselves never run in the test
 //! suite; this only proves they, and the report path, still work.
 //!

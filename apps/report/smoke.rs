@@ -1,6 +1,7 @@
 //! The smoke check of the test suite: every run of `scripts/bench.sh
 //! smoke` must have printed a well-formed result line for the program and
-//! scenario it ran, with a positive rate and no error.
+//! scenario it ran, with a positive rate, no error, its latencies and
+//! resident memory, and (zcnet) whether its pools were full at exit.
 
 use super::runs::{Outcome, Run, Runs};
 
@@ -28,8 +29,10 @@ pub fn check(run: &Run) -> Result<String, String> {
     if r.rss_idle_kb.is_none() || r.rss_peak_kb.is_none() {
         return fail("a resident-memory field is missing".into());
     }
-    if run.program == "zcnet" && r.pools_full != Some(true) {
-        return fail("zcnet's pools were not full at exit".into());
+    // Whether the pools were full is the stack's business (its own tests
+    // check it); the smoke check only needs zcnet-bench to say.
+    if run.program == "zcnet" && r.pools_full.is_none() {
+        return fail("zcnet-bench did not say whether its pools were full".into());
     }
     Ok(line)
 }
@@ -69,7 +72,7 @@ mod tests {
             ("crr", "zcnet", GOOD.to_string(), "expected zcnet and crr"),
             ("rr", "zcnet", GOOD.replace("errors=0", "errors=3"), "3 error(s)"),
             ("rr", "zcnet", GOOD.replace("ops=684 rate=684.0", "ops=0 rate=0.0"), "rate is 0"),
-            ("rr", "zcnet", GOOD.replace("pools_full=true", "pools_full=false"), "pools were not full"),
+            ("rr", "zcnet", GOOD.replace(" pools_full=true", ""), "whether its pools were full"),
             ("rr", "zcnet", GOOD.replace(" p999_us=1234.0", ""), "latency field is missing"),
             ("rr", "zcnet", GOOD.replace(" rss_idle_kb=29320", ""), "resident-memory field"),
             ("rr", "zcnet", GOOD.replace(" gbps=0.000", ""), "field gbps missing"),
