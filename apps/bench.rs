@@ -18,16 +18,16 @@ mod servers;
 #[path = "shared/usage.rs"]
 mod usage;
 
-use bench::{BenchArgs, Scenario, Tally};
+use bench::{BenchArgs, Scenario, StartLine, Tally};
 use clap::Parser;
 use servers::{DISCARD_PORT, ECHO_PORT};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use usage::{config_or_exit, exit_usage};
 use zcnet::cli::CommonArgs;
 use zcnet::net::{TcpSocket, TcpStream, UdpSocket};
-use zcnet::runtime::{spawn, timeout};
+use zcnet::runtime::{sleep, spawn, timeout};
 
 /// Benchmark client (and, on a wire, server) on the zcnet stack.
 #[derive(Debug, Parser)]
@@ -42,9 +42,16 @@ struct Args {
     server: Option<IpAddr>,
 }
 
-/// The clients' tallies added up, the window, and the resident memory
-/// before the first client connected.
-static RESULT: Mutex<Option<(Tally, f64, Option<u64>)>> = Mutex::new(None);
+/// What the client cores measured, added up.
+struct Measured {
+    tally: Tally,
+    /// Resident KiB before the first client connected (the smallest of the cores').
+    rss_idle_kb: Option<u64>,
+    /// Seconds the connections took to open (the slowest core's).
+    setup_s: Option<f64>,
+}
+
+static RESULT: Mutex<Option<Measured>> = Mutex::new(None);
 
 fn main() {
     let args = Args::parse();
@@ -76,17 +83,16 @@ fn main() {
                 servers::accept_loop(any(ECHO_PORT), servers::tcp_echo).await;
                 return;
             }
-            let start = Instant::now();
-            let rss_idle = bench::proc_status_kb("VmRSS");
-            let tally = client(&bench, server_ip).await;
-            let secs = bench.secs.min(start.elapsed().as_secs_f64());
+            let rss_idle_kb = bench::proc_status_kb("VmRSS");
+            let (tally, setup_s) = client(&bench, server_ip).await;
             let mut r = RESULT.lock().unwrap_or_else(|e| e.into_inner());
             match r.as_mut() {
-                Some((t, _, idle)) => {
-                    t.merge(&tally);
-                    *idle = (*idle).into_iter().chain(rss_idle).min();
+                Some(m) => {
+                    m.tally.merge(&tally);
+                    m.rss_idle_kb = m.rss_idle_kb.into_iter().chain(rss_idle_kb).min();
+                    m.setup_s = m.setup_s.into_iter().chain(setup_s).reduce(f64::max);
                 }
-                None => *r = Some((tally, secs, rss_idle)),
+                None => *r = Some(Measured { tally, rss_idle_kb, setup_s }),
             }
             drop(r);
             // The client is done: stop every core (the server's too).
@@ -94,34 +100,37 @@ fn main() {
         }
     })
     .unwrap_or_else(|e| exit_usage(&e.to_string()));
-    let Some((tally, secs, rss_idle)) = RESULT.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+    let Some(m) = RESULT.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         exit_usage("no client ran");
     };
     eprintln!("zcnet-bench: pools full at exit: {}", report.pools_full);
     for (i, c) in report.cores.iter().enumerate() {
         eprintln!("zcnet-bench: core {i}: {c:?}");
     }
-    let mut line = tally.result_line("zcnet", &args.bench, secs);
+    // The window ran its full length: every client stops at its end.
+    let mut line = m.tally.result_line("zcnet", &args.bench, args.bench.secs);
     line.pools_full = Some(report.pools_full);
-    line.rss_idle_kb = rss_idle;
+    line.rss_idle_kb = m.rss_idle_kb;
     line.rss_peak_kb = bench::proc_status_kb("VmHWM");
+    line.setup_s = m.setup_s;
     println!("{line}");
 }
 
-/// Runs `bench.conns` client tasks against `server` and adds up their tallies.
-async fn client(bench: &BenchArgs, server: IpAddr) -> Tally {
-    let warm_end = Instant::now() + bench.warmup();
-    let end = warm_end + bench.window();
+/// Runs `bench.conns` client tasks against `server` and adds up their
+/// tallies. The window opens once every task has connected (StartLine);
+/// returns it with the seconds the connections took to open.
+async fn client(bench: &BenchArgs, server: IpAddr) -> (Tally, Option<f64>) {
+    let line = Arc::new(StartLine::new(bench.conns, bench));
     let tasks: Vec<_> = (0..bench.conns)
         .map(|_| {
-            let (scenario, size) = (bench.scenario, bench.size);
+            let (scenario, size, line) = (bench.scenario, bench.size, line.clone());
             spawn(async move {
                 match scenario {
-                    Scenario::Rr => rr(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
-                    Scenario::Stream => stream(SocketAddr::new(server, DISCARD_PORT), size, warm_end, end).await,
-                    Scenario::Crr => crr(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
-                    Scenario::Udp => udp(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
-                    Scenario::UdpZc => udp_zc(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
+                    Scenario::Rr => rr(SocketAddr::new(server, ECHO_PORT), size, &line).await,
+                    Scenario::Stream => stream(SocketAddr::new(server, DISCARD_PORT), size, &line).await,
+                    Scenario::Crr => crr(SocketAddr::new(server, ECHO_PORT), size, &line).await,
+                    Scenario::Udp => udp(SocketAddr::new(server, ECHO_PORT), size, &line).await,
+                    Scenario::UdpZc => udp_zc(SocketAddr::new(server, ECHO_PORT), size, &line).await,
                 }
             })
         })
@@ -133,7 +142,18 @@ async fn client(bench: &BenchArgs, server: IpAddr) -> Tally {
             Err(_) => total.errors += 1,
         }
     }
-    total
+    (total, line.setup_secs())
+}
+
+/// Waits (on a 1 ms timer) until the start line opens the window.
+async fn start(line: &StartLine) -> (Instant, Instant) {
+    line.arrive();
+    loop {
+        if let Some(window) = line.window() {
+            return window;
+        }
+        sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Reads exactly `len` bytes, in place, discarding them.
@@ -154,9 +174,11 @@ async fn connect(addr: SocketAddr) -> Option<TcpStream> {
     Some(s)
 }
 
-async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+async fn rr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let mut tally = Tally::new();
-    let Some(s) = connect(addr).await else {
+    let s = connect(addr).await;
+    let (warm_end, end) = start(line).await;
+    let Some(s) = s else {
         tally.errors += 1;
         return tally;
     };
@@ -179,7 +201,7 @@ async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> T
     tally
 }
 
-async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+async fn stream(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let mut tally = Tally::new();
     // A bulk sender wants a send ring far larger than the default.
     let bulk = async {
@@ -187,7 +209,9 @@ async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) 
         socket.set_send_buffer_size(servers::BULK_RING).ok()?;
         socket.connect(addr).await.ok()
     };
-    let Some(s) = bulk.await else {
+    let s = bulk.await;
+    let (warm_end, end) = start(line).await;
+    let Some(s) = s else {
         tally.errors += 1;
         return tally;
     };
@@ -209,8 +233,9 @@ async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) 
     tally
 }
 
-async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+async fn crr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let mut tally = Tally::new();
+    let (warm_end, end) = start(line).await;
     let mut req = vec![0x5a; size];
     loop {
         let t0 = Instant::now();
@@ -235,9 +260,11 @@ async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> 
     tally
 }
 
-async fn udp(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+async fn udp(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let mut tally = Tally::new();
-    let Ok(sock) = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))) else {
+    let sock = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let (warm_end, end) = start(line).await;
+    let Ok(sock) = sock else {
         tally.errors += 1;
         return tally;
     };
@@ -264,9 +291,11 @@ async fn udp(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> 
 
 /// UDP request/response with no copy: requests are built in place in an
 /// mbuf's headroom, responses are taken as the mbufs they arrived in.
-async fn udp_zc(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+async fn udp_zc(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let mut tally = Tally::new();
-    let Ok(sock) = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))) else {
+    let sock = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let (warm_end, end) = start(line).await;
+    let Ok(sock) = sock else {
         tally.errors += 1;
         return tally;
     };

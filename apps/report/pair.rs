@@ -91,7 +91,8 @@ pub fn app_note(setup: &Setup) -> String {
 (current_thread runtimes, TCP_NODELAY on both sides) over the kernel's loopback, server thread pinned
 to CPU {s}, client to CPU {c}. zcnet: zcnet-bench on the in-memory wire (config/wire.toml:
 server on lcore 1 = CPU {s}, client on lcore 2 = CPU {c}, busy polling, so it burns two CPUs by design).
-Closed loop, one operation in flight per connection; latency is per operation, from hdrhistogram.
+Closed loop, one operation in flight per connection; the warm-up and the window start once every
+client has connected. Latency is per operation, from hdrhistogram.
 CPU = user+sys seconds of the whole process, both threads (median).
 "
     )

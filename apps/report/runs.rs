@@ -164,7 +164,7 @@ impl Runs {
     /// result line spread over typed columns (`nan` where unknown).
     pub fn to_tsv(&self) -> String {
         let mut out = String::from(
-            "row\tprogram\trun\tstatus\trate\tgbps\tp50_us\tp99_us\tp999_us\terrors\tcpu_s\tbusy_pct\tpools_full\trss_idle_kb\trss_peak_kb\n",
+            "row\tprogram\trun\tstatus\trate\tgbps\tp50_us\tp99_us\tp999_us\terrors\tcpu_s\tbusy_pct\tpools_full\trss_idle_kb\trss_peak_kb\tsetup_s\n",
         );
         let num = |v: Option<f64>| v.map_or_else(|| "nan".to_string(), |v| format!("{v}"));
         for r in &self.runs {
@@ -190,6 +190,7 @@ impl Runs {
                 res.and_then(|x| x.pools_full).map_or_else(|| "n/a".to_string(), |f| f.to_string()),
                 num(res.and_then(|x| x.rss_idle_kb).map(|v| v as f64)),
                 num(res.and_then(|x| x.rss_peak_kb).map(|v| v as f64)),
+                num(res.and_then(|x| x.setup_s)),
             ];
             out.push_str(&cols.join("\t"));
             out.push('\n');

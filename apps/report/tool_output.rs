@@ -34,6 +34,7 @@ fn empty(stack: &str, scenario: &str) -> ResultLine {
         rss_idle_kb: None,
         rss_peak_kb: None,
         instructions: None,
+        setup_s: None,
     }
 }
 

@@ -8,7 +8,9 @@ pub mod result_line;
 
 use hdrhistogram::Histogram;
 use result_line::ResultLine;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// A benchmark scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,6 +53,61 @@ impl BenchArgs {
     /// The warm-up before the window.
     pub fn warmup(&self) -> Duration {
         Duration::from_secs_f64(self.secs / 10.0)
+    }
+}
+
+/// How long the clients may take to open their connections before the
+/// window starts without the late ones. Below scripts/bench.sh's limit of
+/// 30 s more than the window.
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Where the measurement starts: when every client has opened its
+/// connection (or failed to), so that the warm-up and the window measure
+/// traffic, not the connection setup — which takes seconds at thousands of
+/// connections. Clients still connecting after [`CONNECT_DEADLINE`] are
+/// left behind. Shared by the clients of one core (or runtime).
+pub struct StartLine {
+    clients: usize,
+    arrived: AtomicUsize,
+    created: Instant,
+    opened: OnceLock<Instant>,
+    warmup: Duration,
+    window: Duration,
+}
+
+impl StartLine {
+    /// A start line for `clients` clients measuring as `args` says.
+    pub fn new(clients: usize, args: &BenchArgs) -> StartLine {
+        StartLine {
+            clients,
+            arrived: AtomicUsize::new(0),
+            created: Instant::now(),
+            opened: OnceLock::new(),
+            warmup: args.warmup(),
+            window: args.window(),
+        }
+    }
+
+    /// One client is ready (connected, or given up).
+    pub fn arrive(&self) {
+        self.arrived.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(end of warm-up, end of window)` once every client has arrived or
+    /// the deadline has passed; `None` while the start line still waits.
+    pub fn window(&self) -> Option<(Instant, Instant)> {
+        let now = Instant::now();
+        let open = self.opened.get().copied().or_else(|| {
+            let ready = self.arrived.load(Ordering::Relaxed) >= self.clients;
+            (ready || now >= self.created + CONNECT_DEADLINE).then(|| *self.opened.get_or_init(|| now))
+        })?;
+        Some((open + self.warmup, open + self.warmup + self.window))
+    }
+
+    /// Seconds from creation to the start of the warm-up (the connection
+    /// setup), once started.
+    pub fn setup_secs(&self) -> Option<f64> {
+        self.opened.get().map(|t| t.duration_since(self.created).as_secs_f64())
     }
 }
 
@@ -120,6 +177,7 @@ impl Tally {
             rss_idle_kb: None,
             rss_peak_kb: None,
             instructions: None,
+            setup_s: None,
         }
     }
 }

@@ -11,8 +11,9 @@
 //! One line, `key=value` pairs separated by single spaces, in this order.
 //! The fields up to `errors` are always present (latencies only where the
 //! program measures them: zcnet-bench and zcnet-tokio-bench always do);
-//! `pools_full` (zcnet only), the two resident-memory fields and, for a run
-//! under callgrind, `instructions` follow when known. A value never
+//! `pools_full` (zcnet only), the two resident-memory fields, for a run
+//! under callgrind `instructions`, and the seconds the connections took to
+//! open (`setup_s`) follow when known. A value never
 //! contains a space or `=`.
 
 use std::fmt;
@@ -53,6 +54,8 @@ pub struct ResultLine {
     pub rss_peak_kb: Option<u64>,
     /// Instructions the measured thread executed (callgrind runs only).
     pub instructions: Option<u64>,
+    /// Seconds the clients took to open their connections, before the warm-up.
+    pub setup_s: Option<f64>,
 }
 
 /// Why a line is not a well-formed result line.
@@ -104,12 +107,15 @@ impl fmt::Display for ResultLine {
                 write!(f, " {key}={v}")?;
             }
         }
+        if let Some(v) = self.setup_s {
+            write!(f, " setup_s={v:.3}")?;
+        }
         Ok(())
     }
 }
 
 /// The fields in line order; the first nine are required.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "stack",
     "scenario",
     "conns",
@@ -126,6 +132,7 @@ const KEYS: [&str; 16] = [
     "rss_idle_kb",
     "rss_peak_kb",
     "instructions",
+    "setup_s",
 ];
 const REQUIRED: [&str; 9] = ["stack", "scenario", "conns", "size", "secs", "ops", "rate", "gbps", "errors"];
 
@@ -180,6 +187,7 @@ impl FromStr for ResultLine {
             rss_idle_kb: count("rss_idle_kb")?,
             rss_peak_kb: count("rss_peak_kb")?,
             instructions: count("instructions")?,
+            setup_s: number("setup_s")?,
         })
     }
 }

@@ -9,9 +9,10 @@
 #[path = "../../shared/bench.rs"]
 mod bench;
 
-use bench::{BenchArgs, Scenario, Tally};
+use bench::{BenchArgs, Scenario, StartLine, Tally};
 use clap::Parser;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -72,24 +73,23 @@ fn main() {
 
     pin(args.client_cpu);
     let bench = args.bench.clone();
-    let start = Instant::now();
-    let (tally, rss_idle) = runtime().block_on(async move {
+    let (tally, rss_idle, setup) = runtime().block_on(async move {
         // The idle baseline: listeners bound, runtimes built, no connection yet.
         let rss_idle = bench::proc_status_kb("VmRSS");
-        let warm_end = Instant::now() + bench.warmup();
-        let end = warm_end + bench.window();
+        // The window opens once every task has connected (StartLine).
+        let line = Arc::new(StartLine::new(bench.conns, &bench));
         let tasks: Vec<_> = (0..bench.conns)
             .map(|_| {
-                let (scenario, size) = (bench.scenario, bench.size);
+                let (scenario, size, line) = (bench.scenario, bench.size, line.clone());
                 tokio::spawn(async move {
                     match scenario {
-                        Scenario::Rr => rr(echo, size, warm_end, end).await,
-                        Scenario::Stream => stream(discard, size, warm_end, end).await,
-                        Scenario::Crr => crr(echo, size, warm_end, end).await,
-                        Scenario::Udp => udp_rr(udp, size, warm_end, end).await,
+                        Scenario::Rr => rr(echo, size, &line).await,
+                        Scenario::Stream => stream(discard, size, &line).await,
+                        Scenario::Crr => crr(echo, size, &line).await,
+                        Scenario::Udp => udp_rr(udp, size, &line).await,
                         // The kernel has no zero-copy datagram path: the
                         // closest baseline is the ordinary one.
-                        Scenario::UdpZc => udp_rr(udp, size, warm_end, end).await,
+                        Scenario::UdpZc => udp_rr(udp, size, &line).await,
                     }
                 })
             })
@@ -101,13 +101,25 @@ fn main() {
                 Err(_) => total.errors += 1,
             }
         }
-        (total, rss_idle)
+        (total, rss_idle, line.setup_secs())
     });
-    let secs = args.bench.secs.min(start.elapsed().as_secs_f64());
-    let mut line = tally.result_line("tokio", &args.bench, secs);
+    // The window ran its full length: every client stops at its end.
+    let mut line = tally.result_line("tokio", &args.bench, args.bench.secs);
     line.rss_idle_kb = rss_idle;
     line.rss_peak_kb = bench::proc_status_kb("VmHWM");
+    line.setup_s = setup;
     println!("{line}");
+}
+
+/// Waits (on a 1 ms timer) until the start line opens the window.
+async fn start(line: &StartLine) -> (Instant, Instant) {
+    line.arrive();
+    loop {
+        if let Some(window) = line.window() {
+            return window;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 async fn accept_loop(listener: TcpListener, echo: bool) {
@@ -148,9 +160,11 @@ async fn connect(addr: SocketAddr) -> Option<TcpStream> {
     Some(s)
 }
 
-async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+async fn rr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let mut tally = Tally::new();
-    let Some(mut s) = connect(addr).await else {
+    let s = connect(addr).await;
+    let (warm_end, end) = start(line).await;
+    let Some(mut s) = s else {
         tally.errors += 1;
         return tally;
     };
@@ -171,9 +185,11 @@ async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> T
     tally
 }
 
-async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+async fn stream(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let mut tally = Tally::new();
-    let Some(mut s) = connect(addr).await else {
+    let s = connect(addr).await;
+    let (warm_end, end) = start(line).await;
+    let Some(mut s) = s else {
         tally.errors += 1;
         return tally;
     };
@@ -194,8 +210,9 @@ async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) 
     tally
 }
 
-async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+async fn crr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let mut tally = Tally::new();
+    let (warm_end, end) = start(line).await;
     let (req, mut resp) = (vec![0x5a; size], vec![0u8; size]);
     loop {
         let t0 = Instant::now();
@@ -218,9 +235,11 @@ async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> 
     tally
 }
 
-async fn udp_rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
+async fn udp_rr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let mut tally = Tally::new();
-    let Ok(sock) = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await else {
+    let sock = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await;
+    let (warm_end, end) = start(line).await;
+    let Ok(sock) = sock else {
         tally.errors += 1;
         return tally;
     };
