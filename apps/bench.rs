@@ -21,7 +21,9 @@ mod usage;
 use bench::{BenchArgs, Scenario, StartLine, Tally};
 use clap::Parser;
 use servers::{DISCARD_PORT, ECHO_PORT};
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use usage::{config_or_exit, exit_usage};
@@ -121,28 +123,30 @@ fn main() {
 /// returns it with the seconds the connections took to open.
 async fn client(bench: &BenchArgs, server: IpAddr) -> (Tally, Option<f64>) {
     let line = Arc::new(StartLine::new(bench.conns, bench));
+    // One tally for the core's clients: a histogram is 200 KiB resident,
+    // which must not count as the stack's memory per connection.
+    let tally = Rc::new(RefCell::new(Tally::new()));
     let tasks: Vec<_> = (0..bench.conns)
         .map(|_| {
-            let (scenario, size, line) = (bench.scenario, bench.size, line.clone());
+            let (scenario, size, line, tally) = (bench.scenario, bench.size, line.clone(), tally.clone());
             spawn(async move {
+                let (line, t) = (&line, &tally);
                 match scenario {
-                    Scenario::Rr => rr(SocketAddr::new(server, ECHO_PORT), size, &line).await,
-                    Scenario::Stream => stream(SocketAddr::new(server, DISCARD_PORT), size, &line).await,
-                    Scenario::Crr => crr(SocketAddr::new(server, ECHO_PORT), size, &line).await,
-                    Scenario::Udp => udp(SocketAddr::new(server, ECHO_PORT), size, &line).await,
-                    Scenario::UdpZc => udp_zc(SocketAddr::new(server, ECHO_PORT), size, &line).await,
+                    Scenario::Rr => rr(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
+                    Scenario::Stream => stream(SocketAddr::new(server, DISCARD_PORT), size, line, t).await,
+                    Scenario::Crr => crr(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
+                    Scenario::Udp => udp(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
+                    Scenario::UdpZc => udp_zc(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
                 }
             })
         })
         .collect();
-    let mut total = Tally::new();
     for t in tasks {
-        match t.await {
-            Ok(tally) => total.merge(&tally),
-            Err(_) => total.errors += 1,
+        if t.await.is_err() {
+            tally.borrow_mut().errors += 1;
         }
     }
-    (total, line.setup_secs())
+    (tally.take(), line.setup_secs())
 }
 
 /// Waits (on a 1 ms timer) until the start line opens the window.
@@ -174,13 +178,12 @@ async fn connect(addr: SocketAddr) -> Option<TcpStream> {
     Some(s)
 }
 
-async fn rr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
-    let mut tally = Tally::new();
+async fn rr(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
     let s = connect(addr).await;
     let (warm_end, end) = start(line).await;
     let Some(s) = s else {
-        tally.errors += 1;
-        return tally;
+        tally.borrow_mut().errors += 1;
+        return;
     };
     let mut req = vec![0x5a; size];
     loop {
@@ -191,18 +194,16 @@ async fn rr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
         let (r, b) = s.write_all(req).await;
         req = b;
         if r.is_err() || !read_n(&s, size).await {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             break;
         }
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), size);
+            tally.borrow_mut().record(t0.elapsed(), size);
         }
     }
-    tally
 }
 
-async fn stream(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
-    let mut tally = Tally::new();
+async fn stream(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
     // A bulk sender wants a send ring far larger than the default.
     let bulk = async {
         let socket = TcpSocket::new_v4().ok()?;
@@ -212,8 +213,8 @@ async fn stream(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
     let s = bulk.await;
     let (warm_end, end) = start(line).await;
     let Some(s) = s else {
-        tally.errors += 1;
-        return tally;
+        tally.borrow_mut().errors += 1;
+        return;
     };
     let chunk = bytes::Bytes::from(vec![0x5a; size.max(1)]);
     loop {
@@ -223,18 +224,16 @@ async fn stream(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
         }
         // Bytes::clone shares the chunk: no copy on the application's side.
         if s.write_all(chunk.clone()).await.0.is_err() {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             break;
         }
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), chunk.len());
+            tally.borrow_mut().record(t0.elapsed(), chunk.len());
         }
     }
-    tally
 }
 
-async fn crr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
-    let mut tally = Tally::new();
+async fn crr(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
     let (warm_end, end) = start(line).await;
     let mut req = vec![0x5a; size];
     loop {
@@ -243,30 +242,28 @@ async fn crr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
             break;
         }
         let Some(s) = connect(addr).await else {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             continue;
         };
         let (r, b) = s.write_all(req).await;
         req = b;
         if r.is_err() || !read_n(&s, size).await {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             continue;
         }
         drop(s); // graceful close
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), size);
+            tally.borrow_mut().record(t0.elapsed(), size);
         }
     }
-    tally
 }
 
-async fn udp(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
-    let mut tally = Tally::new();
+async fn udp(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
     let sock = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0)));
     let (warm_end, end) = start(line).await;
     let Ok(sock) = sock else {
-        tally.errors += 1;
-        return tally;
+        tally.borrow_mut().errors += 1;
+        return;
     };
     let mut req = vec![0x5a; size];
     loop {
@@ -277,27 +274,25 @@ async fn udp(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
         let (r, b) = sock.send_to(req, addr).await;
         req = b;
         if r.is_err() {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             continue;
         }
         match timeout(Duration::from_millis(100), sock.recv_with(|d, _| d.len())).await {
-            Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
+            Ok(Ok(_)) if t0 >= warm_end => tally.borrow_mut().record(t0.elapsed(), size),
             Ok(Ok(_)) => {}
-            _ => tally.errors += 1,
+            _ => tally.borrow_mut().errors += 1,
         }
     }
-    tally
 }
 
 /// UDP request/response with no copy: requests are built in place in an
 /// mbuf's headroom, responses are taken as the mbufs they arrived in.
-async fn udp_zc(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
-    let mut tally = Tally::new();
+async fn udp_zc(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
     let sock = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0)));
     let (warm_end, end) = start(line).await;
     let Ok(sock) = sock else {
-        tally.errors += 1;
-        return tally;
+        tally.borrow_mut().errors += 1;
+        return;
     };
     loop {
         let t0 = Instant::now();
@@ -306,15 +301,14 @@ async fn udp_zc(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
         }
         let sent = sock.alloc_datagram(size).and_then(|p| sock.send_packet(p, addr));
         if sent.is_err() {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             zcnet::runtime::yield_now().await;
             continue;
         }
         match timeout(Duration::from_millis(100), sock.recv_packet()).await {
-            Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
+            Ok(Ok(_)) if t0 >= warm_end => tally.borrow_mut().record(t0.elapsed(), size),
             Ok(Ok(_)) => {}
-            _ => tally.errors += 1,
+            _ => tally.borrow_mut().errors += 1,
         }
     }
-    tally
 }

@@ -12,7 +12,7 @@ mod bench;
 use bench::{BenchArgs, Scenario, StartLine, Tally};
 use clap::Parser;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -78,29 +78,33 @@ fn main() {
         let rss_idle = bench::proc_status_kb("VmRSS");
         // The window opens once every task has connected (StartLine).
         let line = Arc::new(StartLine::new(bench.conns, &bench));
+        // One tally for all clients, as zcnet-bench keeps one per core: a
+        // histogram is 200 KiB resident, not memory of a connection.
+        let tally = Arc::new(Mutex::new(Tally::new()));
         let tasks: Vec<_> = (0..bench.conns)
             .map(|_| {
-                let (scenario, size, line) = (bench.scenario, bench.size, line.clone());
+                let (scenario, size, line, tally) = (bench.scenario, bench.size, line.clone(), tally.clone());
                 tokio::spawn(async move {
+                    let (line, t) = (&line, &tally);
                     match scenario {
-                        Scenario::Rr => rr(echo, size, &line).await,
-                        Scenario::Stream => stream(discard, size, &line).await,
-                        Scenario::Crr => crr(echo, size, &line).await,
-                        Scenario::Udp => udp_rr(udp, size, &line).await,
+                        Scenario::Rr => rr(echo, size, line, t).await,
+                        Scenario::Stream => stream(discard, size, line, t).await,
+                        Scenario::Crr => crr(echo, size, line, t).await,
+                        Scenario::Udp => udp_rr(udp, size, line, t).await,
                         // The kernel has no zero-copy datagram path: the
                         // closest baseline is the ordinary one.
-                        Scenario::UdpZc => udp_rr(udp, size, &line).await,
+                        Scenario::UdpZc => udp_rr(udp, size, line, t).await,
                     }
                 })
             })
             .collect();
-        let mut total = Tally::new();
         for t in tasks {
-            match t.await {
-                Ok(tally) => total.merge(&tally),
-                Err(_) => total.errors += 1,
+            if t.await.is_err() {
+                lock(&tally).errors += 1;
             }
         }
+        let mut total = Tally::new();
+        total.merge(&lock(&tally));
         (total, rss_idle, line.setup_secs())
     });
     // The window ran its full length: every client stops at its end.
@@ -109,6 +113,11 @@ fn main() {
     line.rss_peak_kb = bench::proc_status_kb("VmHWM");
     line.setup_s = setup;
     println!("{line}");
+}
+
+/// The clients' shared tally (uncontended: one thread runs them all).
+fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
+    tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Waits (on a 1 ms timer) until the start line opens the window.
@@ -160,13 +169,12 @@ async fn connect(addr: SocketAddr) -> Option<TcpStream> {
     Some(s)
 }
 
-async fn rr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
-    let mut tally = Tally::new();
+async fn rr(addr: SocketAddr, size: usize, line: &StartLine, tally: &Mutex<Tally>) {
     let s = connect(addr).await;
     let (warm_end, end) = start(line).await;
     let Some(mut s) = s else {
-        tally.errors += 1;
-        return tally;
+        lock(tally).errors += 1;
+        return;
     };
     let (req, mut resp) = (vec![0x5a; size], vec![0u8; size]);
     loop {
@@ -175,23 +183,21 @@ async fn rr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
             break;
         }
         if s.write_all(&req).await.is_err() || s.read_exact(&mut resp).await.is_err() {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             break;
         }
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), size);
+            lock(tally).record(t0.elapsed(), size);
         }
     }
-    tally
 }
 
-async fn stream(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
-    let mut tally = Tally::new();
+async fn stream(addr: SocketAddr, size: usize, line: &StartLine, tally: &Mutex<Tally>) {
     let s = connect(addr).await;
     let (warm_end, end) = start(line).await;
     let Some(mut s) = s else {
-        tally.errors += 1;
-        return tally;
+        lock(tally).errors += 1;
+        return;
     };
     let chunk = vec![0x5a; size.max(1)];
     loop {
@@ -200,18 +206,16 @@ async fn stream(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
             break;
         }
         if s.write_all(&chunk).await.is_err() {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             break;
         }
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), chunk.len());
+            lock(tally).record(t0.elapsed(), chunk.len());
         }
     }
-    tally
 }
 
-async fn crr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
-    let mut tally = Tally::new();
+async fn crr(addr: SocketAddr, size: usize, line: &StartLine, tally: &Mutex<Tally>) {
     let (warm_end, end) = start(line).await;
     let (req, mut resp) = (vec![0x5a; size], vec![0u8; size]);
     loop {
@@ -220,28 +224,26 @@ async fn crr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
             break;
         }
         let Some(mut s) = connect(addr).await else {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             continue;
         };
         if s.write_all(&req).await.is_err() || s.read_exact(&mut resp).await.is_err() {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             continue;
         }
         drop(s);
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), size);
+            lock(tally).record(t0.elapsed(), size);
         }
     }
-    tally
 }
 
-async fn udp_rr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
-    let mut tally = Tally::new();
+async fn udp_rr(addr: SocketAddr, size: usize, line: &StartLine, tally: &Mutex<Tally>) {
     let sock = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await;
     let (warm_end, end) = start(line).await;
     let Ok(sock) = sock else {
-        tally.errors += 1;
-        return tally;
+        lock(tally).errors += 1;
+        return;
     };
     let (req, mut resp) = (vec![0x5a; size], vec![0u8; 65536]);
     loop {
@@ -250,14 +252,13 @@ async fn udp_rr(addr: SocketAddr, size: usize, line: &StartLine) -> Tally {
             break;
         }
         if sock.send_to(&req, addr).await.is_err() {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             continue;
         }
         match tokio::time::timeout(Duration::from_millis(100), sock.recv_from(&mut resp)).await {
-            Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
+            Ok(Ok(_)) if t0 >= warm_end => lock(tally).record(t0.elapsed(), size),
             Ok(Ok(_)) => {}
-            _ => tally.errors += 1,
+            _ => lock(tally).errors += 1,
         }
     }
-    tally
 }
