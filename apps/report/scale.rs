@@ -63,6 +63,7 @@ pub fn page(runs: &Runs, setup: &Setup) -> Page {
             "p99.9 zcnet/tokio",
             "tokio CPU s",
             "zcnet CPU s",
+            "setup s tokio/zcnet",
             "tokio KiB/conn",
             "zcnet KiB/conn",
             "zcnet pools full",
@@ -104,6 +105,7 @@ pub fn page(runs: &Runs, setup: &Setup) -> Page {
             number(tail, 2),
             t.cpu(),
             z.cpu(),
+            format!("{}/{}", number(t.median(|r| r.setup_s), 1), number(z.median(|r| r.setup_s), 1)),
             number(t.median(kib_per_conn), 1),
             number(z.median(kib_per_conn), 1),
             if known == 0 { "n/a".into() } else { format!("{full}/{known}") },
@@ -117,10 +119,13 @@ pub fn page(runs: &Runs, setup: &Setup) -> Page {
     md.push_str(&super::pair::alternation(setup));
     md.push_str(&super::pair::app_note(setup));
     md.push_str(
-        "k/s: requests/s for rr, connections/s for crr. KiB/conn: resident memory per connection, both ends
-(client and server live in the one process for both stacks): the process's peak resident set (VmHWM
-in /proc/self/status at exit) minus its resident set (VmRSS) just before the client opened its first
-connection, over the connection count; median over runs. zcnet's mbuf pools are hugepages, which the
+        "k/s: requests/s for rr, connections/s for crr. setup s: how long the clients took to open their
+connections before the warm-up began (median; clients not connected after 20 s are left behind).
+KiB/conn: resident memory per connection, both ends (client and server live in the one process for
+both stacks): the process's peak resident set (VmHWM in /proc/self/status at exit) minus its resident
+set (VmRSS) just before the client opened its first connection, over the connection count; median
+over runs. It includes the benchmark programs' own per-connection task and buffers (their latency
+histograms are one per client core, not per connection). zcnet's mbuf pools are hugepages, which the
 resident set does not count, and exist before the baseline anyway. zcnet pools full: runs whose pools
 held every mbuf again at exit, of the runs that said. Every run is bounded in time; one that does not
 finish is stopped and listed under the table. Targets (issue 10): zcnet >= 8x tokio from 1k
@@ -185,7 +190,7 @@ mod tests {
         let (scenario, conns) = parse_row(row).unwrap();
         let pools = if program == "zcnet" { " pools_full=true" } else { "" };
         format!(
-            "{row}\t{program}\t1\t2.00\t1\tok\tresult stack={program} scenario={scenario} conns={conns} size=64 secs=3.000 ops={} rate={rate:.1} gbps=0.100 p50_us=10.0 p99_us=50.0 p999_us={p999:.1} errors=0{pools} rss_idle_kb={} rss_peak_kb={}\n",
+            "{row}\t{program}\t1\t2.00\t1\tok\tresult stack={program} scenario={scenario} conns={conns} size=64 secs=3.000 ops={} rate={rate:.1} gbps=0.100 p50_us=10.0 p99_us=50.0 p999_us={p999:.1} errors=0{pools} rss_idle_kb={} rss_peak_kb={} setup_s=0.500\n",
             (rate * 3.0) as u64, rss.0, rss.1
         )
     }
@@ -215,7 +220,7 @@ mod tests {
         let r1k = row("| rr | 1024 |");
         assert!(r1k.contains("| 8.86 |") && r1k.contains(">= 8x tokio: yes (8.86)"), "{r1k}");
         assert!(r1k.contains("p99.9 <= 1/5 of tokio's: yes (0.03)"), "{r1k}");
-        assert!(r1k.contains("| 8.0 | 300.0 | 1/1 |"), "KiB per connection and pools: {r1k}");
+        assert!(r1k.contains("| 0.5/0.5 | 8.0 | 300.0 | 1/1 |"), "setup, KiB per connection and pools: {r1k}");
         // 8192: 600/81 = 7.41x (missed); 600/1500 = 0.40 of its rate at 32 (missed); one run stopped.
         let r8k = row("| rr | 8192 |");
         assert!(r8k.contains(">= 8x tokio: **no** (7.41)") && r8k.contains("8192/32 >= 0.6: **no** (0.40)"), "{r8k}");
