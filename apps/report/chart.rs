@@ -159,7 +159,8 @@ where
     DB::ErrorType: 'static,
 {
     let n = categories.len().max(1) as i32;
-    // n segments: 0..=n-1. A single category sits in the middle of three,
+    // n segments: 0..=n-1 (and 40% headroom above the tallest whisker for
+    // the legend). A single category sits in the middle of three,
     // since a one-value discrete range has no width.
     let keys = if n == 1 { -1..1 } else { 0..n - 1 };
     let y_hi = series.iter().flat_map(|(_, v)| v.iter().flatten()).map(|s| s.max).fold(0.0, f64::max);
@@ -168,7 +169,7 @@ where
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(64)
-        .build_cartesian_2d(keys.clone().into_segmented(), 0.0..(y_hi.max(1e-9) * 1.2))?;
+        .build_cartesian_2d(keys.clone().into_segmented(), 0.0..(y_hi.max(1e-9) * 1.4))?;
     chart
         .configure_mesh()
         .disable_x_mesh()
