@@ -107,10 +107,11 @@ where
         ($chart:ident) => {
             $chart
                 .configure_mesh()
+                .max_light_lines(2)
                 .x_desc("connections (log)")
                 .y_desc(y_label)
                 .x_label_formatter(&x_fmt)
-                .y_label_formatter(&|y: &f64| short(*y))
+                .y_label_formatter(&|y: &f64| axis(*y))
                 .label_style(font(12))
                 .draw()?;
             for (i, s) in series.iter().enumerate() {
@@ -173,12 +174,14 @@ where
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .max_light_lines(2)
         .x_labels(categories.len() + 2)
         .x_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) if *i >= 0 => categories.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         })
         .y_desc(y_label)
+        .y_label_formatter(&|y: &f64| axis(*y))
         .label_style(font(12))
         .draw()?;
     let segments = keys.len() + 1;
@@ -241,6 +244,7 @@ where
     chart
         .configure_mesh()
         .disable_y_mesh()
+        .max_light_lines(2)
         .y_labels(0)
         .y_label_formatter(&|_| String::new())
         .x_desc("zcnet / baseline (log scale; 1 = parity)")
@@ -256,6 +260,14 @@ where
     }))?;
     chart.draw_series(LineSeries::new([(1.0, 0.0), (1.0, n)], BLACK.stroke_width(1)))?;
     Ok(())
+}
+
+/// An axis label: `short` without trailing zeros (`10k`, `2.5`, `0`).
+fn axis(v: f64) -> String {
+    let s = short(v);
+    let (number, unit) = s.split_at(s.trim_end_matches(['k', 'M']).len());
+    let number = if number.contains('.') { number.trim_end_matches('0').trim_end_matches('.') } else { number };
+    format!("{number}{unit}")
 }
 
 /// A bar's value label: three significant figures, k/M for large values.
@@ -324,6 +336,12 @@ mod tests {
         };
         let svg = one.to_svg().unwrap();
         assert_eq!(svg.matches("fill=\"#546E8C\"").count(), 2, "{svg}");
+    }
+
+    #[test]
+    fn axis_labels_drop_trailing_zeros() {
+        let labels: Vec<String> = [0.0, 2.5, 80.0, 140.0, 1000.0, 10_000.0, 2_500_000.0].map(axis).into();
+        assert_eq!(labels, ["0", "2.5", "80", "140", "1k", "10k", "2.5M"]);
     }
 
     #[test]
