@@ -4,7 +4,7 @@
 
 use super::chart::Chart;
 use super::markdown::{median_min_max, number, Table};
-use super::page::{notes, ratios_per_row, Cell, Page, Setup};
+use super::page::{notes, ratios_per_row, Figures, Page, Setup};
 use super::runs::Runs;
 use super::summary::ratio;
 
@@ -30,7 +30,7 @@ pub fn page(runs: &Runs, callgrind: Option<&Runs>, setup: &Setup) -> Page {
             .map(String::from),
         );
         for row in runs.rows() {
-            let [t, z] = PROGRAMS.map(|p| Cell::of(runs, row, p));
+            let [t, z] = PROGRAMS.map(|p| Figures::of(runs, row, p));
             let (tm, zm) = (t.rate().map(|s| s.scaled(1e-6)), z.rate().map(|s| s.scaled(1e-6)));
             table.row(vec![
                 row.to_string(),
@@ -63,7 +63,7 @@ pub fn page(runs: &Runs, callgrind: Option<&Runs>, setup: &Setup) -> Page {
 }
 
 fn headline(runs: &Runs) -> Option<f64> {
-    let [t, z] = PROGRAMS.map(|p| Cell::of(runs, HEADLINE, p).median(|r| Some(r.rate)));
+    let [t, z] = PROGRAMS.map(|p| Figures::of(runs, HEADLINE, p).median(|r| Some(r.rate)));
     ratio(z, t)
 }
 
@@ -71,7 +71,7 @@ fn headline(runs: &Runs) -> Option<f64> {
 fn callgrind_table(cg: &Runs) -> String {
     let mut table = Table::new(["scenario", "testpmd Ir/pkt", "zcnet Ir/pkt", "zcnet/testpmd"].map(String::from));
     let ipp = |row: &str, p: &str| {
-        Cell::of(cg, row, p).median(|r| r.instructions.filter(|_| r.ops > 0).map(|i| i as f64 / r.ops as f64))
+        Figures::of(cg, row, p).median(|r| r.instructions.filter(|_| r.ops > 0).map(|i| i as f64 / r.ops as f64))
     };
     for row in cg.rows() {
         let (t, z) = (ipp(row, "testpmd"), ipp(row, "zcnet"));
@@ -101,7 +101,7 @@ fn chart(runs: &Runs) -> Chart {
         series: PROGRAMS
             .iter()
             .map(|p| {
-                let v = rows.iter().map(|row| Cell::of(runs, row, p).rate().map(|s| s.scaled(1e-6)));
+                let v = rows.iter().map(|row| Figures::of(runs, row, p).rate().map(|s| s.scaled(1e-6)));
                 (p.to_string(), v.collect())
             })
             .collect(),

@@ -4,7 +4,7 @@
 
 use super::chart::Chart;
 use super::markdown::{median_min_max, number, Table};
-use super::page::{notes, ratios_per_row, Cell, Page, Setup};
+use super::page::{notes, ratios_per_row, Figures, Page, Setup};
 use super::runs::Runs;
 use super::summary::ratio;
 
@@ -32,9 +32,9 @@ pub fn page(runs: &Runs, setup: &Setup) -> Page {
         .map(String::from),
     );
     for row in runs.rows() {
-        let [n, z] = PATHS.map(|(p, _)| Cell::of(runs, row, p));
+        let [n, z] = PATHS.map(|(p, _)| Figures::of(runs, row, p));
         let (nr, zr) = (n.rate().map(|s| s.scaled(1e-3)), z.rate().map(|s| s.scaled(1e-3)));
-        let lat = |c: &Cell| format!("{}/{}", number(c.median(|r| r.p50_us), 0), number(c.median(|r| r.p99_us), 0));
+        let lat = |c: &Figures| format!("{}/{}", number(c.median(|r| r.p50_us), 0), number(c.median(|r| r.p99_us), 0));
         table.row(vec![
             format!("-t1 {row}"),
             median_min_max(nr, 1),
@@ -91,7 +91,7 @@ fn chart(runs: &Runs) -> Chart {
         series: PATHS
             .iter()
             .map(|(p, label)| {
-                let v = rows.iter().map(|row| Cell::of(runs, row, p).rate().map(|s| s.scaled(1e-3)));
+                let v = rows.iter().map(|row| Figures::of(runs, row, p).rate().map(|s| s.scaled(1e-3)));
                 (label.to_string(), v.collect())
             })
             .collect(),

@@ -56,16 +56,16 @@ pub struct Page {
 }
 
 /// One program's figures in one row.
-pub struct Cell<'a> {
+pub struct Figures<'a> {
     results: Vec<&'a ResultLine>,
     cpu: Option<Summary>,
 }
 
-impl<'a> Cell<'a> {
+impl<'a> Figures<'a> {
     /// The runs of `program` in `row`.
-    pub fn of(runs: &'a Runs, row: &str, program: &str) -> Cell<'a> {
+    pub fn of(runs: &'a Runs, row: &str, program: &str) -> Figures<'a> {
         let measured = runs.of(row, program).into_iter().filter(|r| r.result().is_some());
-        Cell { results: runs.results(row, program), cpu: Summary::of(measured.filter_map(|r| r.cpu_s)) }
+        Figures { results: runs.results(row, program), cpu: Summary::of(measured.filter_map(|r| r.cpu_s)) }
     }
 
     /// The summary of one figure over the runs that have it.
@@ -161,7 +161,7 @@ pub fn ratios_per_row(
     runs.rows()
         .into_iter()
         .filter_map(|row| {
-            let [base, zcnet] = programs.map(|p| Cell::of(runs, row, p).median(|r| Some(figure(r))));
+            let [base, zcnet] = programs.map(|p| Figures::of(runs, row, p).median(|r| Some(figure(r))));
             Some((label(row), ratio(zcnet, base)?))
         })
         .collect()

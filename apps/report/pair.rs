@@ -4,7 +4,7 @@
 
 use super::chart::{Chart, Series};
 use super::markdown::{median_min_max, number, Table};
-use super::page::{notes, ratios_per_row, Cell, Page, Setup};
+use super::page::{notes, ratios_per_row, Figures, Page, Setup};
 use super::runs::Runs;
 use super::summary::ratio;
 use crate::result_line::ResultLine;
@@ -119,7 +119,7 @@ impl Pair {
         header.extend(["tokio CPU s", "zcnet CPU s", "errors tokio/zcnet", "runs ok tokio/zcnet"].map(String::from));
         let mut table = Table::new(header);
         for row in &rows {
-            let [t, z] = PROGRAMS.map(|p| Cell::of(runs, row, p));
+            let [t, z] = PROGRAMS.map(|p| Figures::of(runs, row, p));
             let (tv, zv) = (t.summary(|r| Some((self.figure)(r))), z.summary(|r| Some((self.figure)(r))));
             let mut cells = vec![
                 row.to_string(),
@@ -183,7 +183,7 @@ impl Pair {
                             points: rows
                                 .iter()
                                 .zip(&conns)
-                                .filter_map(|(row, x)| Some((*x, Cell::of(runs, row, p).summary(f)?)))
+                                .filter_map(|(row, x)| Some((*x, Figures::of(runs, row, p).summary(f)?)))
                                 .collect(),
                         })
                         .collect()
@@ -202,7 +202,7 @@ impl Pair {
                 series: PROGRAMS
                     .iter()
                     .map(|p| {
-                        let v = rows.iter().map(|row| Cell::of(runs, row, p).summary(|r| Some((self.figure)(r))));
+                        let v = rows.iter().map(|row| Figures::of(runs, row, p).summary(|r| Some((self.figure)(r))));
                         (p.to_string(), v.collect())
                     })
                     .collect(),

@@ -4,7 +4,7 @@
 
 use super::chart::{Chart, Series};
 use super::markdown::{median_min_max, number, Table};
-use super::page::{notes, ratios_per_row, Cell, Page, Setup};
+use super::page::{notes, ratios_per_row, Figures, Page, Setup};
 use super::runs::Runs;
 use super::summary::{ratio, Summary};
 use crate::result_line::ResultLine;
@@ -45,7 +45,7 @@ pub fn keep_ratio(runs: &Runs) -> Option<(u64, u64, Option<f64>, Option<f64>)> {
     let rr: Vec<u64> =
         runs.rows().into_iter().filter_map(parse_row).filter(|(s, _)| *s == "rr").map(|(_, c)| c).collect();
     let (lo, hi) = (*rr.iter().min()?, *rr.iter().max()?);
-    let rate = |p: &str, c: u64| Cell::of(runs, &format!("rr {c}"), p).median(|r| Some(r.rate));
+    let rate = |p: &str, c: u64| Figures::of(runs, &format!("rr {c}"), p).median(|r| Some(r.rate));
     Some((lo, hi, ratio(rate("zcnet", hi), rate("zcnet", lo)), ratio(rate("tokio", hi), rate("tokio", lo))))
 }
 
@@ -76,7 +76,7 @@ pub fn page(runs: &Runs, setup: &Setup) -> Page {
     let keep = keep_ratio(runs);
     for row in runs.rows() {
         let Some((scenario, conns)) = parse_row(row) else { continue };
-        let [t, z] = PROGRAMS.map(|p| Cell::of(runs, row, p));
+        let [t, z] = PROGRAMS.map(|p| Figures::of(runs, row, p));
         let (tr, zr) = (t.rate().map(|s| s.scaled(1e-3)), z.rate().map(|s| s.scaled(1e-3)));
         let times = ratio(zr.map(|s| s.median), tr.map(|s| s.median));
         let tail = ratio(z.median(|r| r.p999_us), t.median(|r| r.p999_us));
@@ -166,7 +166,7 @@ fn chart(runs: &Runs) -> Chart {
                 name: p.to_string(),
                 points: rr
                     .iter()
-                    .filter_map(|(row, c)| Some((*c as f64, Cell::of(runs, row, p).summary(f)?)))
+                    .filter_map(|(row, c)| Some((*c as f64, Figures::of(runs, row, p).summary(f)?)))
                     .collect::<Vec<(f64, Summary)>>(),
             })
             .collect()

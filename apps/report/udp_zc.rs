@@ -4,7 +4,7 @@
 
 use super::chart::Chart;
 use super::markdown::{median_min_max, number, Table};
-use super::page::{notes, Cell, Page, Setup};
+use super::page::{notes, Figures, Page, Setup};
 use super::runs::Runs;
 use super::summary::ratio;
 
@@ -18,7 +18,7 @@ const PATHS: [(&str, &str); 3] = [
 /// The median rate of one path over every row.
 fn rate(runs: &Runs, program: &str) -> Option<f64> {
     let rows = runs.rows();
-    let cells: Vec<Cell> = rows.iter().map(|row| Cell::of(runs, row, program)).collect();
+    let cells: Vec<Figures> = rows.iter().map(|row| Figures::of(runs, row, program)).collect();
     super::summary::Summary::of(cells.iter().flat_map(|c| c.results().iter().map(|r| r.rate))).map(|s| s.median)
 }
 
@@ -30,7 +30,7 @@ pub fn page(runs: &Runs, setup: &Setup, sockets: u64) -> Page {
     );
     for row in runs.rows() {
         for (p, label) in PATHS {
-            let c = Cell::of(runs, row, p);
+            let c = Figures::of(runs, row, p);
             let lat = if p == "testpmd" { "n/a".to_string() } else { c.latencies() };
             let ran = runs.of(row, p).len();
             table.row(vec![
@@ -90,7 +90,7 @@ fn chart(runs: &Runs) -> Chart {
             PATHS
                 .iter()
                 .map(|(p, _)| {
-                    let c: Vec<Cell> = runs.rows().iter().map(|row| Cell::of(runs, row, p)).collect();
+                    let c: Vec<Figures> = runs.rows().iter().map(|row| Figures::of(runs, row, p)).collect();
                     super::summary::Summary::of(c.iter().flat_map(|c| c.results().iter().map(|r| r.rate * 1e-6)))
                 })
                 .collect(),
