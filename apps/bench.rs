@@ -7,7 +7,9 @@
 //!
 //!     zcnet-bench --config config/wire.toml --scenario rr --conns 32 --secs 5
 //!
-//! It prints one `result ...` line (see apps/shared/bench.rs).
+//! It prints one `result ...` line (apps/shared/result_line.rs), with the
+//! pools-full flag and the resident memory before the first connection and
+//! at its peak.
 
 #[path = "shared/bench.rs"]
 mod bench;
@@ -16,16 +18,18 @@ mod servers;
 #[path = "shared/usage.rs"]
 mod usage;
 
-use bench::{BenchArgs, Scenario, Tally};
+use bench::{BenchArgs, Scenario, StartLine, Tally};
 use clap::Parser;
 use servers::{DISCARD_PORT, ECHO_PORT};
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use usage::{config_or_exit, exit_usage};
 use zcnet::cli::CommonArgs;
 use zcnet::net::{TcpSocket, TcpStream, UdpSocket};
-use zcnet::runtime::{spawn, timeout};
+use zcnet::runtime::{sleep, spawn, timeout};
 
 /// Benchmark client (and, on a wire, server) on the zcnet stack.
 #[derive(Debug, Parser)]
@@ -40,7 +44,16 @@ struct Args {
     server: Option<IpAddr>,
 }
 
-static RESULT: Mutex<Option<(Tally, f64)>> = Mutex::new(None);
+/// What the client cores measured, added up.
+struct Measured {
+    tally: Tally,
+    /// Resident KiB before the first client connected (the smallest of the cores').
+    rss_idle_kb: Option<u64>,
+    /// Seconds the connections took to open (the slowest core's).
+    setup_s: Option<f64>,
+}
+
+static RESULT: Mutex<Option<Measured>> = Mutex::new(None);
 
 fn main() {
     let args = Args::parse();
@@ -72,13 +85,16 @@ fn main() {
                 servers::accept_loop(any(ECHO_PORT), servers::tcp_echo).await;
                 return;
             }
-            let start = Instant::now();
-            let tally = client(&bench, server_ip).await;
-            let secs = bench.secs.min(start.elapsed().as_secs_f64());
+            let rss_idle_kb = bench::proc_status_kb("VmRSS");
+            let (tally, setup_s) = client(&bench, server_ip).await;
             let mut r = RESULT.lock().unwrap_or_else(|e| e.into_inner());
             match r.as_mut() {
-                Some((t, _)) => t.merge(&tally),
-                None => *r = Some((tally, secs)),
+                Some(m) => {
+                    m.tally.merge(&tally);
+                    m.rss_idle_kb = m.rss_idle_kb.into_iter().chain(rss_idle_kb).min();
+                    m.setup_s = m.setup_s.into_iter().chain(setup_s).reduce(f64::max);
+                }
+                None => *r = Some(Measured { tally, rss_idle_kb, setup_s }),
             }
             drop(r);
             // The client is done: stop every core (the server's too).
@@ -86,42 +102,62 @@ fn main() {
         }
     })
     .unwrap_or_else(|e| exit_usage(&e.to_string()));
-    let Some((tally, secs)) = RESULT.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+    let Some(m) = RESULT.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         exit_usage("no client ran");
     };
     eprintln!("zcnet-bench: pools full at exit: {}", report.pools_full);
     for (i, c) in report.cores.iter().enumerate() {
         eprintln!("zcnet-bench: core {i}: {c:?}");
     }
-    println!("{}", tally.result_line("zcnet", &args.bench, secs));
+    // The window ran its full length: every client stops at its end.
+    let mut line = m.tally.result_line("zcnet", &args.bench, args.bench.secs);
+    line.pools_full = Some(report.pools_full);
+    line.rss_idle_kb = m.rss_idle_kb;
+    line.rss_peak_kb = bench::proc_status_kb("VmHWM");
+    line.setup_s = m.setup_s;
+    println!("{line}");
 }
 
-/// Runs `bench.conns` client tasks against `server` and adds up their tallies.
-async fn client(bench: &BenchArgs, server: IpAddr) -> Tally {
-    let warm_end = Instant::now() + bench.warmup();
-    let end = warm_end + bench.window();
+/// Runs `bench.conns` client tasks against `server` and adds up their
+/// tallies. The window opens once every task has connected (StartLine);
+/// returns it with the seconds the connections took to open.
+async fn client(bench: &BenchArgs, server: IpAddr) -> (Tally, Option<f64>) {
+    let line = Arc::new(StartLine::new(bench.conns, bench));
+    // One tally for the core's clients: a histogram is 200 KiB resident,
+    // which must not count as the stack's memory per connection.
+    let tally = Rc::new(RefCell::new(Tally::new()));
     let tasks: Vec<_> = (0..bench.conns)
         .map(|_| {
-            let (scenario, size) = (bench.scenario, bench.size);
+            let (scenario, size, line, tally) = (bench.scenario, bench.size, line.clone(), tally.clone());
             spawn(async move {
+                let (line, t) = (&line, &tally);
                 match scenario {
-                    Scenario::Rr => rr(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
-                    Scenario::Stream => stream(SocketAddr::new(server, DISCARD_PORT), size, warm_end, end).await,
-                    Scenario::Crr => crr(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
-                    Scenario::Udp => udp(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
-                    Scenario::UdpZc => udp_zc(SocketAddr::new(server, ECHO_PORT), size, warm_end, end).await,
+                    Scenario::Rr => rr(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
+                    Scenario::Stream => stream(SocketAddr::new(server, DISCARD_PORT), size, line, t).await,
+                    Scenario::Crr => crr(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
+                    Scenario::Udp => udp(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
+                    Scenario::UdpZc => udp_zc(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
                 }
             })
         })
         .collect();
-    let mut total = Tally::new();
     for t in tasks {
-        match t.await {
-            Ok(tally) => total.merge(&tally),
-            Err(_) => total.errors += 1,
+        if t.await.is_err() {
+            tally.borrow_mut().errors += 1;
         }
     }
-    total
+    (tally.take(), line.setup_secs())
+}
+
+/// Waits (on a 1 ms timer) until the start line opens the window.
+async fn start(line: &StartLine) -> (Instant, Instant) {
+    line.arrive();
+    loop {
+        if let Some(window) = line.window() {
+            return window;
+        }
+        sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Reads exactly `len` bytes, in place, discarding them.
@@ -142,11 +178,12 @@ async fn connect(addr: SocketAddr) -> Option<TcpStream> {
     Some(s)
 }
 
-async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
-    let mut tally = Tally::new();
-    let Some(s) = connect(addr).await else {
-        tally.errors += 1;
-        return tally;
+async fn rr(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
+    let s = connect(addr).await;
+    let (warm_end, end) = start(line).await;
+    let Some(s) = s else {
+        tally.borrow_mut().errors += 1;
+        return;
     };
     let mut req = vec![0x5a; size];
     loop {
@@ -157,27 +194,27 @@ async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> T
         let (r, b) = s.write_all(req).await;
         req = b;
         if r.is_err() || !read_n(&s, size).await {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             break;
         }
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), size);
+            tally.borrow_mut().record(t0.elapsed(), size);
         }
     }
-    tally
 }
 
-async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
-    let mut tally = Tally::new();
+async fn stream(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
     // A bulk sender wants a send ring far larger than the default.
     let bulk = async {
         let socket = TcpSocket::new_v4().ok()?;
         socket.set_send_buffer_size(servers::BULK_RING).ok()?;
         socket.connect(addr).await.ok()
     };
-    let Some(s) = bulk.await else {
-        tally.errors += 1;
-        return tally;
+    let s = bulk.await;
+    let (warm_end, end) = start(line).await;
+    let Some(s) = s else {
+        tally.borrow_mut().errors += 1;
+        return;
     };
     let chunk = bytes::Bytes::from(vec![0x5a; size.max(1)]);
     loop {
@@ -187,18 +224,17 @@ async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) 
         }
         // Bytes::clone shares the chunk: no copy on the application's side.
         if s.write_all(chunk.clone()).await.0.is_err() {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             break;
         }
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), chunk.len());
+            tally.borrow_mut().record(t0.elapsed(), chunk.len());
         }
     }
-    tally
 }
 
-async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
-    let mut tally = Tally::new();
+async fn crr(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
+    let (warm_end, end) = start(line).await;
     let mut req = vec![0x5a; size];
     loop {
         let t0 = Instant::now();
@@ -206,28 +242,28 @@ async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> 
             break;
         }
         let Some(s) = connect(addr).await else {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             continue;
         };
         let (r, b) = s.write_all(req).await;
         req = b;
         if r.is_err() || !read_n(&s, size).await {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             continue;
         }
         drop(s); // graceful close
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), size);
+            tally.borrow_mut().record(t0.elapsed(), size);
         }
     }
-    tally
 }
 
-async fn udp(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
-    let mut tally = Tally::new();
-    let Ok(sock) = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))) else {
-        tally.errors += 1;
-        return tally;
+async fn udp(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
+    let sock = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let (warm_end, end) = start(line).await;
+    let Ok(sock) = sock else {
+        tally.borrow_mut().errors += 1;
+        return;
     };
     let mut req = vec![0x5a; size];
     loop {
@@ -238,25 +274,25 @@ async fn udp(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> 
         let (r, b) = sock.send_to(req, addr).await;
         req = b;
         if r.is_err() {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             continue;
         }
         match timeout(Duration::from_millis(100), sock.recv_with(|d, _| d.len())).await {
-            Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
+            Ok(Ok(_)) if t0 >= warm_end => tally.borrow_mut().record(t0.elapsed(), size),
             Ok(Ok(_)) => {}
-            _ => tally.errors += 1,
+            _ => tally.borrow_mut().errors += 1,
         }
     }
-    tally
 }
 
 /// UDP request/response with no copy: requests are built in place in an
 /// mbuf's headroom, responses are taken as the mbufs they arrived in.
-async fn udp_zc(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
-    let mut tally = Tally::new();
-    let Ok(sock) = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))) else {
-        tally.errors += 1;
-        return tally;
+async fn udp_zc(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell<Tally>) {
+    let sock = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let (warm_end, end) = start(line).await;
+    let Ok(sock) = sock else {
+        tally.borrow_mut().errors += 1;
+        return;
     };
     loop {
         let t0 = Instant::now();
@@ -265,15 +301,14 @@ async fn udp_zc(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) 
         }
         let sent = sock.alloc_datagram(size).and_then(|p| sock.send_packet(p, addr));
         if sent.is_err() {
-            tally.errors += 1;
+            tally.borrow_mut().errors += 1;
             zcnet::runtime::yield_now().await;
             continue;
         }
         match timeout(Duration::from_millis(100), sock.recv_packet()).await {
-            Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
+            Ok(Ok(_)) if t0 >= warm_end => tally.borrow_mut().record(t0.elapsed(), size),
             Ok(Ok(_)) => {}
-            _ => tally.errors += 1,
+            _ => tally.borrow_mut().errors += 1,
         }
     }
-    tally
 }

@@ -1,9 +1,16 @@
 //! What the zcnet and tokio benchmark programs share: the scenarios, their
-//! flags, the latency histogram and the result line that scripts/bench.sh
-//! parses. Included by both with `#[path]`, so the two measure the same way.
+//! flags, the latency histogram and the result line that zcnet-bench-report
+//! reads (result_line.rs). Included by both with `#[path]`, so the two
+//! measure the same way.
+
+#[path = "result_line.rs"]
+pub mod result_line;
 
 use hdrhistogram::Histogram;
-use std::time::Duration;
+use result_line::ResultLine;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// A benchmark scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +53,61 @@ impl BenchArgs {
     /// The warm-up before the window.
     pub fn warmup(&self) -> Duration {
         Duration::from_secs_f64(self.secs / 10.0)
+    }
+}
+
+/// How long the clients may take to open their connections before the
+/// window starts without the late ones. Below scripts/bench.sh's limit of
+/// 30 s more than the window.
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Where the measurement starts: when every client has opened its
+/// connection (or failed to), so that the warm-up and the window measure
+/// traffic, not the connection setup — which takes seconds at thousands of
+/// connections. Clients still connecting after [`CONNECT_DEADLINE`] are
+/// left behind. Shared by the clients of one core (or runtime).
+pub struct StartLine {
+    clients: usize,
+    arrived: AtomicUsize,
+    created: Instant,
+    opened: OnceLock<Instant>,
+    warmup: Duration,
+    window: Duration,
+}
+
+impl StartLine {
+    /// A start line for `clients` clients measuring as `args` says.
+    pub fn new(clients: usize, args: &BenchArgs) -> StartLine {
+        StartLine {
+            clients,
+            arrived: AtomicUsize::new(0),
+            created: Instant::now(),
+            opened: OnceLock::new(),
+            warmup: args.warmup(),
+            window: args.window(),
+        }
+    }
+
+    /// One client is ready (connected, or given up).
+    pub fn arrive(&self) {
+        self.arrived.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(end of warm-up, end of window)` once every client has arrived or
+    /// the deadline has passed; `None` while the start line still waits.
+    pub fn window(&self) -> Option<(Instant, Instant)> {
+        let now = Instant::now();
+        let open = self.opened.get().copied().or_else(|| {
+            let ready = self.arrived.load(Ordering::Relaxed) >= self.clients;
+            (ready || now >= self.created + CONNECT_DEADLINE).then(|| *self.opened.get_or_init(|| now))
+        })?;
+        Some((open + self.warmup, open + self.warmup + self.window))
+    }
+
+    /// Seconds from creation to the start of the warm-up (the connection
+    /// setup), once started.
+    pub fn setup_secs(&self) -> Option<f64> {
+        self.opened.get().map(|t| t.duration_since(self.created).as_secs_f64())
     }
 }
 
@@ -93,22 +155,40 @@ impl Tally {
         let _ = self.latency.add(&other.latency);
     }
 
-    /// The result line scripts/bench.sh parses (one line, key=value pairs).
-    pub fn result_line(&self, stack: &str, args: &BenchArgs, secs: f64) -> String {
-        let us = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
-        format!(
-            "result stack={stack} scenario={:?} conns={} size={} secs={secs:.3} ops={} rate={:.1} gbps={:.3} p50_us={:.1} p99_us={:.1} p999_us={:.1} errors={}",
-            args.scenario,
-            args.conns,
-            args.size,
-            self.ops,
-            self.ops as f64 / secs,
-            self.bytes as f64 * 8.0 / secs / 1e9,
-            us(0.5),
-            us(0.99),
-            us(0.999),
-            self.errors
-        )
-        .to_lowercase()
+    /// This tally as a result line. The caller adds what only it knows
+    /// (`pools_full`, the resident memory) before printing it.
+    pub fn result_line(&self, stack: &str, args: &BenchArgs, secs: f64) -> ResultLine {
+        let us = |q: f64| Some(self.latency.value_at_quantile(q) as f64 / 1000.0);
+        let scenario = clap::ValueEnum::to_possible_value(&args.scenario).expect("no scenario is hidden");
+        ResultLine {
+            stack: stack.to_string(),
+            scenario: scenario.get_name().to_string(),
+            conns: args.conns as u64,
+            size: args.size as u64,
+            secs,
+            ops: self.ops,
+            rate: self.ops as f64 / secs,
+            gbps: self.bytes as f64 * 8.0 / secs / 1e9,
+            p50_us: us(0.5),
+            p99_us: us(0.99),
+            p999_us: us(0.999),
+            errors: self.errors,
+            pools_full: None,
+            rss_idle_kb: None,
+            rss_peak_kb: None,
+            instructions: None,
+            setup_s: None,
+        }
     }
+}
+
+/// A memory figure of this process from /proc/self/status, in KiB:
+/// `"VmRSS"` (resident now) or `"VmHWM"` (the peak so far). `None` where
+/// /proc is not mounted or the field is absent.
+pub fn proc_status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(field)?.strip_prefix(':')?;
+        value.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
 }

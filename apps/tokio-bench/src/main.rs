@@ -9,9 +9,10 @@
 #[path = "../../shared/bench.rs"]
 mod bench;
 
-use bench::{BenchArgs, Scenario, Tally};
+use bench::{BenchArgs, Scenario, StartLine, Tally};
 use clap::Parser;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -72,37 +73,62 @@ fn main() {
 
     pin(args.client_cpu);
     let bench = args.bench.clone();
-    let start = Instant::now();
-    let tally = runtime().block_on(async move {
-        let warm_end = Instant::now() + bench.warmup();
-        let end = warm_end + bench.window();
+    let (tally, rss_idle, setup) = runtime().block_on(async move {
+        // The idle baseline: listeners bound, runtimes built, no connection yet.
+        let rss_idle = bench::proc_status_kb("VmRSS");
+        // The window opens once every task has connected (StartLine).
+        let line = Arc::new(StartLine::new(bench.conns, &bench));
+        // One tally for all clients, as zcnet-bench keeps one per core: a
+        // histogram is 200 KiB resident, not memory of a connection.
+        let tally = Arc::new(Mutex::new(Tally::new()));
         let tasks: Vec<_> = (0..bench.conns)
             .map(|_| {
-                let (scenario, size) = (bench.scenario, bench.size);
+                let (scenario, size, line, tally) = (bench.scenario, bench.size, line.clone(), tally.clone());
                 tokio::spawn(async move {
+                    let (line, t) = (&line, &tally);
                     match scenario {
-                        Scenario::Rr => rr(echo, size, warm_end, end).await,
-                        Scenario::Stream => stream(discard, size, warm_end, end).await,
-                        Scenario::Crr => crr(echo, size, warm_end, end).await,
-                        Scenario::Udp => udp_rr(udp, size, warm_end, end).await,
+                        Scenario::Rr => rr(echo, size, line, t).await,
+                        Scenario::Stream => stream(discard, size, line, t).await,
+                        Scenario::Crr => crr(echo, size, line, t).await,
+                        Scenario::Udp => udp_rr(udp, size, line, t).await,
                         // The kernel has no zero-copy datagram path: the
                         // closest baseline is the ordinary one.
-                        Scenario::UdpZc => udp_rr(udp, size, warm_end, end).await,
+                        Scenario::UdpZc => udp_rr(udp, size, line, t).await,
                     }
                 })
             })
             .collect();
-        let mut total = Tally::new();
         for t in tasks {
-            match t.await {
-                Ok(tally) => total.merge(&tally),
-                Err(_) => total.errors += 1,
+            if t.await.is_err() {
+                lock(&tally).errors += 1;
             }
         }
-        total
+        let mut total = Tally::new();
+        total.merge(&lock(&tally));
+        (total, rss_idle, line.setup_secs())
     });
-    let secs = args.bench.secs.min(start.elapsed().as_secs_f64());
-    println!("{}", tally.result_line("tokio", &args.bench, secs));
+    // The window ran its full length: every client stops at its end.
+    let mut line = tally.result_line("tokio", &args.bench, args.bench.secs);
+    line.rss_idle_kb = rss_idle;
+    line.rss_peak_kb = bench::proc_status_kb("VmHWM");
+    line.setup_s = setup;
+    println!("{line}");
+}
+
+/// The clients' shared tally (uncontended: one thread runs them all).
+fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
+    tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits (on a 1 ms timer) until the start line opens the window.
+async fn start(line: &StartLine) -> (Instant, Instant) {
+    line.arrive();
+    loop {
+        if let Some(window) = line.window() {
+            return window;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 async fn accept_loop(listener: TcpListener, echo: bool) {
@@ -143,11 +169,12 @@ async fn connect(addr: SocketAddr) -> Option<TcpStream> {
     Some(s)
 }
 
-async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
-    let mut tally = Tally::new();
-    let Some(mut s) = connect(addr).await else {
-        tally.errors += 1;
-        return tally;
+async fn rr(addr: SocketAddr, size: usize, line: &StartLine, tally: &Mutex<Tally>) {
+    let s = connect(addr).await;
+    let (warm_end, end) = start(line).await;
+    let Some(mut s) = s else {
+        lock(tally).errors += 1;
+        return;
     };
     let (req, mut resp) = (vec![0x5a; size], vec![0u8; size]);
     loop {
@@ -156,21 +183,21 @@ async fn rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> T
             break;
         }
         if s.write_all(&req).await.is_err() || s.read_exact(&mut resp).await.is_err() {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             break;
         }
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), size);
+            lock(tally).record(t0.elapsed(), size);
         }
     }
-    tally
 }
 
-async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
-    let mut tally = Tally::new();
-    let Some(mut s) = connect(addr).await else {
-        tally.errors += 1;
-        return tally;
+async fn stream(addr: SocketAddr, size: usize, line: &StartLine, tally: &Mutex<Tally>) {
+    let s = connect(addr).await;
+    let (warm_end, end) = start(line).await;
+    let Some(mut s) = s else {
+        lock(tally).errors += 1;
+        return;
     };
     let chunk = vec![0x5a; size.max(1)];
     loop {
@@ -179,18 +206,17 @@ async fn stream(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) 
             break;
         }
         if s.write_all(&chunk).await.is_err() {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             break;
         }
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), chunk.len());
+            lock(tally).record(t0.elapsed(), chunk.len());
         }
     }
-    tally
 }
 
-async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
-    let mut tally = Tally::new();
+async fn crr(addr: SocketAddr, size: usize, line: &StartLine, tally: &Mutex<Tally>) {
+    let (warm_end, end) = start(line).await;
     let (req, mut resp) = (vec![0x5a; size], vec![0u8; size]);
     loop {
         let t0 = Instant::now();
@@ -198,26 +224,26 @@ async fn crr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> 
             break;
         }
         let Some(mut s) = connect(addr).await else {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             continue;
         };
         if s.write_all(&req).await.is_err() || s.read_exact(&mut resp).await.is_err() {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             continue;
         }
         drop(s);
         if t0 >= warm_end {
-            tally.record(t0.elapsed(), size);
+            lock(tally).record(t0.elapsed(), size);
         }
     }
-    tally
 }
 
-async fn udp_rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) -> Tally {
-    let mut tally = Tally::new();
-    let Ok(sock) = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await else {
-        tally.errors += 1;
-        return tally;
+async fn udp_rr(addr: SocketAddr, size: usize, line: &StartLine, tally: &Mutex<Tally>) {
+    let sock = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await;
+    let (warm_end, end) = start(line).await;
+    let Ok(sock) = sock else {
+        lock(tally).errors += 1;
+        return;
     };
     let (req, mut resp) = (vec![0x5a; size], vec![0u8; 65536]);
     loop {
@@ -226,14 +252,13 @@ async fn udp_rr(addr: SocketAddr, size: usize, warm_end: Instant, end: Instant) 
             break;
         }
         if sock.send_to(&req, addr).await.is_err() {
-            tally.errors += 1;
+            lock(tally).errors += 1;
             continue;
         }
         match tokio::time::timeout(Duration::from_millis(100), sock.recv_from(&mut resp)).await {
-            Ok(Ok(_)) if t0 >= warm_end => tally.record(t0.elapsed(), size),
+            Ok(Ok(_)) if t0 >= warm_end => lock(tally).record(t0.elapsed(), size),
             Ok(Ok(_)) => {}
-            _ => tally.errors += 1,
+            _ => lock(tally).errors += 1,
         }
     }
-    tally
 }
