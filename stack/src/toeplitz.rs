@@ -50,9 +50,12 @@ pub fn rss_ipv4_l4(key: &[u8], src: Ipv4Addr, src_port: u16, dst: Ipv4Addr, dst_
 mod tests {
     use super::*;
 
+    /// (destination, port, source, port, hash with ports).
+    type Vector = ([u8; 4], u16, [u8; 4], u16, u32);
+
     /// The verification suite of Microsoft's RSS specification (IPv4 with
-    /// TCP ports): destination, source, and the hash with ports.
-    const VECTORS: [([u8; 4], u16, [u8; 4], u16, u32); 5] = [
+    /// TCP ports).
+    const VECTORS: [Vector; 5] = [
         ([161, 142, 100, 80], 1766, [66, 9, 149, 187], 2794, 0x51cc_c178),
         ([65, 69, 140, 83], 4739, [199, 92, 111, 2], 14230, 0xc626_b0ea),
         ([12, 22, 207, 184], 38024, [24, 19, 198, 95], 12898, 0x5c2b_394a),
