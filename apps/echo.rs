@@ -36,9 +36,12 @@ struct Args {
     /// Be a client: connect to this echo server instead of serving.
     #[arg(long, value_name = "ADDR")]
     connect: Option<SocketAddr>,
-    /// Client: bytes to send (and expect back).
+    /// Client: bytes to send (and expect back) on each connection.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     send: usize,
+    /// Client: connections each core opens at once.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    conns: usize,
     /// Server: cancel every other read after a few microseconds (a test
     /// that dropping a read future loses no byte).
     #[arg(long)]
@@ -61,8 +64,8 @@ fn parse_ethertype(s: &str) -> Result<u16, String> {
 fn main() {
     let args = Args::parse();
     let config = config_or_exit(&args.common);
-    let (port, duration, connect, send, cancel_reads) =
-        (args.port, args.duration, args.connect, args.send, args.cancel_reads);
+    let (port, duration, connect, send, conns, cancel_reads) =
+        (args.port, args.duration, args.connect, args.send, args.conns, args.cancel_reads);
     let (udp_zero_copy, raw_ethertype) = (args.udp_zero_copy, args.raw_ethertype);
     let report = zcnet::run(&config, move |core| async move {
         if let Some(secs) = duration {
@@ -73,8 +76,11 @@ fn main() {
         }
         if let Some(server) = connect {
             // The client's core ends when this future returns.
-            if !client(server, send).await {
-                CLIENT_FAILED.store(true, Ordering::Relaxed);
+            let clients: Vec<_> = (0..conns).map(|_| spawn(client(server, send))).collect();
+            for c in clients {
+                if !matches!(c.await, Ok(true)) {
+                    CLIENT_FAILED.store(true, Ordering::Relaxed);
+                }
             }
             return;
         }

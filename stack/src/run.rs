@@ -15,7 +15,7 @@ use crate::config::{Config, IdlePolicy};
 use crate::eal::{Eal, Lcore};
 use crate::error::{Error, Result};
 use crate::mempool::Mempool;
-use crate::net::{DpdkDevice, NetCore, NetStats};
+use crate::net::{DpdkDevice, NetCore, NetStats, Steering};
 use crate::port::Port;
 use crate::runtime::mailbox::{self, Mailboxes};
 use crate::runtime::Executor;
@@ -81,12 +81,19 @@ where
         .collect::<Result<_>>()?;
     let port = Port::open(&port_config, &pools)?;
     let report = Arc::new(Mutex::new(vec![NetStats::default(); lcores.len()]));
-    let mailboxes = Mailboxes::new(lcores.len());
+    let cores = lcores.len();
+    let cluster = Cluster {
+        port: port.clone(),
+        pools: pools.clone(),
+        config: config.clone(),
+        mailboxes: Mailboxes::new(cores),
+        steering: (cores > 1).then(|| steering_for(config, cores)).transpose()?,
+        cores,
+    };
     let job = {
-        let (port, pools, report, config) = (port.clone(), pools.clone(), report.clone(), config.clone());
-        let cores = lcores.len();
+        let report = report.clone();
         move |lcore: Lcore| {
-            let stats = core_main(lcore, cores, &port, &pools[lcore.index], &config, &mailboxes, &main);
+            let stats = core_main(lcore, &cluster, &main);
             if let Ok(mut r) = report.lock() {
                 r[lcore.index] = stats;
             }
@@ -108,19 +115,24 @@ where
     Ok(RunReport { cores, pools_full })
 }
 
-fn core_main<F, Fut>(
-    lcore: Lcore,
+/// What the cores of one run share: the port, their pools, the
+/// configuration, and the queues between them.
+struct Cluster {
+    port: Arc<Port>,
+    pools: Vec<Arc<Mempool>>,
+    config: Config,
+    mailboxes: Arc<Mailboxes>,
+    steering: Option<Arc<Steering>>,
     cores: usize,
-    port: &Arc<Port>,
-    pool: &Arc<Mempool>,
-    config: &Config,
-    mailboxes: &Arc<Mailboxes>,
-    main: &F,
-) -> NetStats
+}
+
+fn core_main<F, Fut>(lcore: Lcore, cluster: &Cluster, main: &F) -> NetStats
 where
     F: Fn(Core) -> Fut,
     Fut: Future<Output = ()> + 'static,
 {
+    let Cluster { port, pools, config, mailboxes, steering, cores } = cluster;
+    let (cores, pool) = (*cores, &pools[lcore.index]);
     let q = lcore.index as u16;
     let (rxq, txq) = match (port.rx_queue(q), port.tx_queue(q)) {
         (Ok(r), Ok(t)) => (r, t),
@@ -128,7 +140,7 @@ where
     };
     let device = DpdkDevice::new(rxq, txq, pool.clone(), config.runtime.burst as usize);
     let seed = (lcore.id as u64) << 32 ^ std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    let net = NetCore::new(device, &config.net, lcore.index, seed ^ random_seed())
+    let net = NetCore::new(device, &config.net, lcore.index, seed ^ random_seed(), steering.clone())
         .unwrap_or_else(|e| panic!("core {}: {e}", lcore.id));
     net.set_current();
     let ip = crate::net::core_address(&config.net, lcore.index).map(|(ip, _)| ip).unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -137,6 +149,9 @@ where
     let idle_policy = config.runtime.idle;
 
     let executor = Executor::new();
+    if let Some(s) = &steering {
+        s.set_unparker(lcore.index, executor.unparker());
+    }
     mailbox::enter(lcore.index, mailboxes.clone());
     executor.enter(|| {
         executor.spawn(mailbox::serve(lcore.index, mailboxes.clone()));
@@ -190,9 +205,19 @@ fn idle_sleep(executor: &Executor, net: &NetCore, max: Duration) {
         d = d.min(t);
     }
     if !d.is_zero() {
-        // Parks the thread; a wake-up from another thread ends it early.
-        executor.wait_for_work(Some(now + d));
+        // Parks the thread; a wake-up from another thread (a task woken, a
+        // frame handed over by another core) ends it early.
+        executor.wait_for_work_unless(Some(now + d), || net.has_steered_input());
     }
+}
+
+/// Flow ownership for `cores` cores with the addresses `config` gives them.
+fn steering_for(config: &Config, cores: usize) -> Result<Arc<Steering>> {
+    let ips = (0..cores)
+        .map(|i| crate::net::core_address(&config.net, i).map(|(ip, _)| ip))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| Error::PortCapability { port: "(stack)".into(), what: e.to_string() })?;
+    Ok(Steering::new(&ips, |_, _| None, random_seed()))
 }
 
 fn random_seed() -> u64 {

@@ -466,6 +466,12 @@ impl App {
         App { process }
     }
 
+    /// Waits until `workers` cores say they listen ("core N: ... on ...").
+    pub fn wait_for_listening(&mut self, workers: usize) {
+        let listening = |l: &str| l.starts_with("core ") && l.contains(" on ");
+        self.process.wait_for_lines(START_LIMIT, workers, listening);
+    }
+
     /// The app's PID.
     pub fn pid(&self) -> u32 {
         self.process.pid()

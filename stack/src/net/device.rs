@@ -144,12 +144,21 @@ impl DpdkDevice {
     }
 
     /// Puts a frame into the receive batch as if the queue had delivered it
-    /// (the fuzzing harness feeds the stack this way); hands it back when
-    /// the batch is full.
-    #[cfg(feature = "fuzzing")]
+    /// (frames another core handed this one, and the fuzzing harness's);
+    /// hands it back when the batch is full. Not counted in `rx_packets`:
+    /// the core that took it off the NIC counted it.
     pub(crate) fn inject_rx(&mut self, packet: Packet) -> Result<(), Packet> {
-        self.rx_stats.rx_packets += 1;
         self.rx.push(packet)
+    }
+
+    /// Room left in the receive batch.
+    pub(crate) fn rx_room(&self) -> usize {
+        self.rx.spare()
+    }
+
+    /// The next received frame, writable (to rewrite it before routing).
+    pub(crate) fn peek_rx_mut(&mut self) -> Option<&mut Packet> {
+        self.rx.as_mut_slice().first_mut()
     }
 
     /// The next received frame, not yet consumed.

@@ -95,6 +95,9 @@ impl Inner {
     /// Stops listening on `port`: connections not yet accepted are reset.
     pub(crate) fn remove_listener(&mut self, port: u16) {
         let Some(l) = self.listeners.remove(&port) else { return };
+        if let Some(s) = &self.steering {
+            s.set_listening(port, self.me, false);
+        }
         for id in l.half_open.into_iter().chain(l.ready) {
             self.conns.socket_mut(id).abort();
             self.conns.get_mut(id).role = Role::Closing;
@@ -173,8 +176,15 @@ impl TcpListener {
             inner.check_local(&addr)?;
             let port = match addr.port() {
                 0 => {
+                    // With several cores, a port of this core's partition:
+                    // flows to it are this core's (`steering`).
                     let (listeners, active) = (&inner.listeners, &inner.active_ports);
-                    inner.ports.pick(|p| listeners.contains_key(&p) || active.contains(&p))?
+                    let (steering, me, ip) = (&inner.steering, inner.me, inner.ip);
+                    inner.ports.pick(|p| {
+                        listeners.contains_key(&p)
+                            || active.contains(&p)
+                            || steering.as_ref().is_some_and(|s| !s.ephemeral_is_mine(me, ip, p))
+                    })?
                 }
                 p => p,
             };
@@ -189,6 +199,9 @@ impl TcpListener {
                 buffers,
             };
             inner.listeners.insert(port, l);
+            if let Some(s) = &inner.steering {
+                s.set_listening(port, inner.me, true);
+            }
             port
         };
         let ip = net.inner.borrow().ip;

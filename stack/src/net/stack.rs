@@ -26,6 +26,7 @@ use super::ports::EphemeralPorts;
 use super::raw::RawQueue;
 use super::rfc5961::ChallengeLimiter;
 use super::stats::NetStats;
+use super::steering::Steering;
 use super::time_wait::TimeWaitTable;
 use super::udp::UdpSockets;
 use crate::config::{parse_cidr, NetConfig};
@@ -38,6 +39,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::Ipv4Addr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Segments one connection may emit in one egress pass before the others
 /// get their turn (it is queued again if it has more).
@@ -80,6 +82,14 @@ pub(crate) struct Inner {
     pub(crate) active_ports: HashSet<u16>,
     /// The set smoltcp gets for frames no socket of zcnet's claims.
     empty: SocketSet<'static>,
+    /// Flow ownership between the cores of the run (none with one core).
+    pub(crate) steering: Option<Arc<Steering>>,
+    /// This core's index (its queue pair).
+    pub(crate) me: usize,
+    /// Cores frames were handed to in this step (bit per core), to wake.
+    pub(crate) handed_to: u64,
+    /// The frames in the receive batch came from other cores.
+    pub(crate) steered_pass: bool,
     pub(crate) config: NetConfig,
     pub(crate) stats: NetStats,
     pub(crate) ip: Ipv4Addr,
@@ -127,7 +137,13 @@ fn busy() -> io::Error {
 impl NetCore {
     /// Builds the stack of core `core` over `device`, with the address and
     /// routes of `config`.
-    pub(crate) fn new(mut device: DpdkDevice, config: &NetConfig, core: usize, seed: u64) -> io::Result<Rc<NetCore>> {
+    pub(crate) fn new(
+        mut device: DpdkDevice,
+        config: &NetConfig,
+        core: usize,
+        seed: u64,
+        steering: Option<Arc<Steering>>,
+    ) -> io::Result<Rc<NetCore>> {
         let (ip, prefix) = core_address(config, core)?;
         let mut ic = IfaceConfig::new(EthernetAddress(device.mac()).into());
         ic.random_seed = seed;
@@ -158,6 +174,10 @@ impl NetCore {
                 challenges: ChallengeLimiter::new(config.tcp.challenge_acks_per_sec),
                 active_ports: HashSet::new(),
                 empty: SocketSet::new(Vec::new()),
+                steering,
+                me: core,
+                handed_to: 0,
+                steered_pass: false,
                 config: config.clone(),
                 stats: NetStats::default(),
                 ip,
@@ -216,7 +236,13 @@ impl NetCore {
         if n > 0 {
             inner.process_rx();
         }
-        n
+        n + inner.take_steered()
+    }
+
+    /// True if other cores handed this one frames it has not taken yet.
+    pub(crate) fn has_steered_input(&self) -> bool {
+        let inner = self.inner.borrow();
+        inner.steering.as_ref().is_some_and(|s| s.has_input(inner.me))
     }
 
     /// Routes every frame waiting in the device (see the module docs).
@@ -334,7 +360,8 @@ impl Inner {
         self.settle(id);
     }
 
-    fn process_rx(&mut self) {
+    /// Routes every frame in the receive batch (see the module docs).
+    pub(crate) fn process_rx(&mut self) {
         let now = smol_now();
         let mtu = self.device.mtu();
         while let Some(packet) = self.device.peek_rx() {
@@ -351,6 +378,12 @@ impl Inner {
                     if let (Some(p), Some(q)) = (self.device.take_rx(), self.raw_queues.get_mut(&t)) {
                         q.push(p);
                     }
+                    continue;
+                }
+            }
+            if self.steering.is_some() && !self.steered_pass {
+                if let Some(owner) = self.foreign_owner(&frame, packet) {
+                    self.hand_over(owner);
                     continue;
                 }
             }
@@ -395,6 +428,9 @@ impl Inner {
                 }
                 Frame::Arp => {
                     self.neighbors.learn_from_arp(packet.data());
+                    if self.steering.is_some() {
+                        self.share_arp();
+                    }
                     self.pass_to_smoltcp(now);
                     // A neighbor may have become known: connections and UDP
                     // sockets that waited for its MAC can send now.
@@ -405,6 +441,7 @@ impl Inner {
                 Frame::Other(_) => self.pass_to_smoltcp(now),
             }
         }
+        self.wake_handed_to();
     }
 
     /// Hands the head frame to smoltcp with no socket: it answers ARP, ICMP
@@ -458,6 +495,14 @@ impl Inner {
                 Some(id) => self.feed(now, id),
                 None => self.device.drop_rx(|_| {}),
             }
+            return;
+        }
+        if t.syn && !t.ack_flag && self.steering.as_ref().is_some_and(|s| s.listened_anywhere(t.dst_port)) {
+            // This core owns the flow but has no listener on the port while
+            // another core has: not a closed port, so no RST; the client
+            // retries (see `steering`).
+            self.stats.steering.syn_owner_not_listening += 1;
+            self.device.drop_rx(|_| {});
             return;
         }
         self.pass_to_smoltcp(now);

@@ -35,6 +35,24 @@ pub struct NetStats {
     /// TCP segments the stack answered or refused itself (RFC 5961,
     /// TIME-WAIT).
     pub tcp: TcpStats,
+    /// Frames handed between cores (see `docs/ARCHITECTURE.md`, flows and cores).
+    pub steering: SteeringStats,
+}
+
+/// Frames this core handed to the cores that own their flows, and took from them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SteeringStats {
+    /// Frames that arrived here for a flow another core owns, handed to it.
+    pub steered_out: u64,
+    /// Frames other cores handed to this one.
+    pub steered_in: u64,
+    /// Frames dropped because the queue to their owner was full.
+    pub steer_drops: u64,
+    /// Copies of ARP frames sent to the other cores of this address.
+    pub arp_copies: u64,
+    /// SYNs dropped (not reset) because this core owns their flow but has
+    /// no listener on the port, while another core has one.
+    pub syn_owner_not_listening: u64,
 }
 
 /// What zcnet's TCP screening did (RFC 5961 and TIME-WAIT, before smoltcp).

@@ -478,9 +478,15 @@ impl TcpStream {
             // and its tuple not in TIME-WAIT unless it may be reused safely.
             let now = smol_now().total_micros();
             let tuple = |port| FourTuple { local_ip: inner.ip, local_port: port, remote_ip, remote_port: addr.port() };
+            // With several cores, also one whose replies come back to this
+            // core by the ownership rule (`steering`).
             let (listeners, active, time_wait) = (&inner.listeners, &inner.active_ports, &inner.time_wait);
+            let (steering, me) = (&inner.steering, inner.me);
             let port = inner.ports.pick(|p| {
-                listeners.contains_key(&p) || active.contains(&p) || time_wait.blocks_active_open(&tuple(p), now)
+                listeners.contains_key(&p)
+                    || active.contains(&p)
+                    || steering.as_ref().is_some_and(|s| !s.port_is_mine(me, &tuple(p)))
+                    || time_wait.blocks_active_open(&tuple(p), now)
             })?;
             if inner.time_wait.get(&tuple(port), now).is_some() {
                 inner.time_wait.remove(&tuple(port));

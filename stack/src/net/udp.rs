@@ -210,8 +210,13 @@ impl UdpSocket {
             inner.check_local(&addr)?;
             let port = match addr.port() {
                 0 => {
-                    let udp = &inner.udp;
-                    inner.ports.pick(|p| udp.is_bound(p))?
+                    // With several cores, a port of this core's partition,
+                    // so datagrams to it come back here (without RSS; with
+                    // RSS the remote decides, see `UdpSocket`).
+                    let (udp, steering, me, ip) = (&inner.udp, &inner.steering, inner.me, inner.ip);
+                    inner.ports.pick(|p| {
+                        udp.is_bound(p) || steering.as_ref().is_some_and(|s| !s.ephemeral_is_mine(me, ip, p))
+                    })?
                 }
                 p => p,
             };
