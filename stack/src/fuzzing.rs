@@ -55,7 +55,7 @@ impl FuzzStack {
         let pool = Arc::new(Mempool::new("fuzz", &config.mempool, 0).expect("mempool"));
         let port = Port::open(&port_config, std::slice::from_ref(&pool)).expect("port");
         let device = DpdkDevice::new(port.rx_queue(0).expect("rxq"), port.tx_queue(0).expect("txq"), pool.clone(), 32);
-        let net = NetCore::new(device, &config.net, 0, 1).expect("stack");
+        let net = NetCore::new(device, &config.net, 0, 1, None).expect("stack");
         net.set_current();
         let executor = Executor::new();
         executor.enter(|| {
