@@ -164,7 +164,9 @@ fn main() {
     let interval = Duration::from_secs_f64(args.stats_interval.max(0.0));
     let mut next_stats = start + interval;
     while !stop_requested() && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(10));
+        // A wait for an absolute deadline: a relative sleep would stretch
+        // under net_tap's per-packet signal (an early return is harmless).
+        std::thread::park_timeout(Duration::from_millis(10));
         let now = Instant::now();
         if args.stats_interval > 0.0 && now >= next_stats {
             let tx = total(|c| &c.tx);

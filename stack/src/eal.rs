@@ -10,7 +10,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 const NEVER: u8 = 0;
 const STARTING: u8 = 1;
@@ -56,6 +56,7 @@ pub struct Eal {
     main: Lcore,
     workers: Vec<Lcore>,
     no_huge: bool,
+    busy: Arc<Busy>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -210,7 +211,13 @@ impl Eal {
         };
         // SAFETY: as above.
         let socket = unsafe { dpdk_sys::rte_lcore_to_socket_id(main_id) };
-        Ok(Eal { main: Lcore { id: main_id, index: 0, socket }, workers, no_huge, _not_send: PhantomData })
+        Ok(Eal {
+            main: Lcore { id: main_id, index: 0, socket },
+            workers,
+            no_huge,
+            busy: Arc::default(),
+            _not_send: PhantomData,
+        })
     }
 
     /// The main lcore (the thread that called `init`).
@@ -250,13 +257,15 @@ impl Eal {
         let mut launched =
             Launched { eal: self, job: job.clone(), running: Vec::new(), inline: self.workers.is_empty() };
         for lcore in &self.workers {
-            let arg = Box::into_raw(Box::new((job.clone(), *lcore)));
+            self.busy.start(lcore.id);
+            let arg = Box::into_raw(Box::new(Trampoline { job: job.clone(), lcore: *lcore, busy: self.busy.clone() }));
             // SAFETY: `trampoline` takes back ownership of `arg` exactly once;
             // if the launch fails, the box is reclaimed here instead.
             let ret = unsafe { dpdk_sys::rte_eal_remote_launch(Some(trampoline), arg as *mut c_void, lcore.id) };
             if ret != 0 {
                 // SAFETY: the launch failed, so the trampoline never ran.
                 drop(unsafe { Box::from_raw(arg) });
+                self.busy.finish(lcore.id);
                 crate::signal::request_stop();
                 launched.wait();
                 return Err(Error::dpdk("rte_eal_remote_launch", ret));
@@ -316,11 +325,56 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "(non-string panic)".into())
 }
 
+/// Which worker lcores are inside a launched closure. `launch` marks an
+/// lcore busy before it starts; the lcore itself clears the mark once the
+/// closure has returned and it has let go of the job. The main lcore blocks
+/// on the condvar — a futex wait, which no signal cuts short or stretches
+/// (net_tap raises one per received packet) — instead of sleep-polling
+/// EAL's lcore state with relative sleeps.
+#[derive(Default)]
+struct Busy {
+    lcores: Mutex<Vec<u32>>,
+    finished: Condvar,
+}
+
+impl Busy {
+    fn lock(&self) -> MutexGuard<'_, Vec<u32>> {
+        self.lcores.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn start(&self, id: u32) {
+        self.lock().push(id);
+    }
+
+    fn finish(&self, id: u32) {
+        self.lock().retain(|&l| l != id);
+        self.finished.notify_all();
+    }
+
+    /// Blocks until lcore `id` is not inside a closure.
+    fn wait(&self, id: u32) {
+        let mut lcores = self.lock();
+        while lcores.contains(&id) {
+            lcores = self.finished.wait(lcores).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// What a worker lcore is handed by `launch`.
+struct Trampoline {
+    job: Arc<Job>,
+    lcore: Lcore,
+    busy: Arc<Busy>,
+}
+
 extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` came from Box::into_raw in `Eal::launch` and is taken
     // back exactly once, here.
-    let (job, lcore) = *unsafe { Box::from_raw(arg as *mut (Arc<Job>, Lcore)) };
+    let Trampoline { job, lcore, busy } = *unsafe { Box::from_raw(arg as *mut Trampoline) };
     job.run(lcore);
+    // Let go of the job (and what its closure holds) before saying so.
+    drop(job);
+    busy.finish(lcore.id);
     0
 }
 
@@ -347,14 +401,10 @@ pub struct WorkerPanic {
 impl Launched<'_> {
     fn wait(&mut self) {
         for id in self.running.drain(..) {
-            // rte_eal_wait_lcore spins; sleep-poll first so a waiting main
-            // lcore gives its CPU to the workers (it may share one with them).
-            // SAFETY: `id` is a launched worker lcore; reading its state is
-            // what rte_eal_wait_lcore does too.
-            while unsafe { dpdk_sys::rte_eal_get_lcore_state(id) } == dpdk_sys::RUNNING {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            // SAFETY: `id` is a worker that was launched and not yet waited for.
+            self.eal.busy.wait(id);
+            // SAFETY: `id` is a worker that was launched and has returned
+            // from its closure, so this only waits for it to be back in
+            // EAL's loop (a few instructions: it does not spin for long).
             unsafe { dpdk_sys::rte_eal_wait_lcore(id) };
         }
     }
