@@ -7,7 +7,7 @@
 //! `EalAlreadyInitialised`.) EAL always runs with `--no-pci`: no test can
 //! touch the machine's NIC, and no traffic leaves the process.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zcnet::config::{EalConfig, Hugepages, MempoolConfig, PortConfig};
@@ -546,4 +546,38 @@ fn launch_runs_on_every_worker_and_join_reports_panics() {
     .join()
     .expect("join after a panic");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_forgotten_launch_keeps_eal_up_while_its_workers_run() {
+    // `mem::forget(Launched)` ends its borrow of the Eal, which can then be
+    // dropped while the workers still run: it must not clean EAL up under them.
+    let eal = Eal::init(&eal_config(&[], "0-1", Hugepages::Auto)).expect("EAL init on lcores 0-1");
+    let socket = eal.main_lcore().socket;
+    let (go, done) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(None)));
+    let launched = {
+        let (go, done) = (go.clone(), done.clone());
+        eal.launch(move |_| {
+            while !go.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            // After the Eal is gone: a pool made and a packet taken from it.
+            let config = MempoolConfig { mbufs: 64, cache: 0, ..Default::default() };
+            let result = Mempool::new("after-eal-drop", &config, socket).and_then(|pool| pool.alloc().map(|p| p.len()));
+            *done.lock().unwrap() = Some(result.map_err(|e| e.to_string()));
+        })
+        .expect("launch")
+    };
+    std::mem::forget(launched);
+    drop(eal);
+    go.store(true, Ordering::Release);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let result = loop {
+        if let Some(result) = done.lock().unwrap().take() {
+            break result;
+        }
+        assert!(Instant::now() < deadline, "the worker did not finish within 20 s");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(result, Ok(0), "the worker could not use EAL after the Eal was dropped");
 }

@@ -44,8 +44,9 @@ pub struct Lcore {
 /// The initialised EAL. Exactly one can exist per process, ever.
 ///
 /// Dropping it calls `rte_eal_cleanup` — but only once every mempool has
-/// been freed; otherwise cleanup is skipped (with a warning), because a
-/// live packet would point into freed memory.
+/// been freed and no worker lcore is inside a launched closure (its
+/// [`Launched`] was forgotten); otherwise cleanup is skipped (with a
+/// warning), because a live packet or a running worker would use freed memory.
 ///
 /// `Eal` stays on the thread that created it:
 /// ```compile_fail
@@ -56,7 +57,6 @@ pub struct Eal {
     main: Lcore,
     workers: Vec<Lcore>,
     no_huge: bool,
-    busy: Arc<Busy>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -211,13 +211,7 @@ impl Eal {
         };
         // SAFETY: as above.
         let socket = unsafe { dpdk_sys::rte_lcore_to_socket_id(main_id) };
-        Ok(Eal {
-            main: Lcore { id: main_id, index: 0, socket },
-            workers,
-            no_huge,
-            busy: Arc::default(),
-            _not_send: PhantomData,
-        })
+        Ok(Eal { main: Lcore { id: main_id, index: 0, socket }, workers, no_huge, _not_send: PhantomData })
     }
 
     /// The main lcore (the thread that called `init`).
@@ -257,15 +251,15 @@ impl Eal {
         let mut launched =
             Launched { eal: self, job: job.clone(), running: Vec::new(), inline: self.workers.is_empty() };
         for lcore in &self.workers {
-            self.busy.start(lcore.id);
-            let arg = Box::into_raw(Box::new(Trampoline { job: job.clone(), lcore: *lcore, busy: self.busy.clone() }));
+            BUSY.start(lcore.id);
+            let arg = Box::into_raw(Box::new((job.clone(), *lcore)));
             // SAFETY: `trampoline` takes back ownership of `arg` exactly once;
             // if the launch fails, the box is reclaimed here instead.
             let ret = unsafe { dpdk_sys::rte_eal_remote_launch(Some(trampoline), arg as *mut c_void, lcore.id) };
             if ret != 0 {
                 // SAFETY: the launch failed, so the trampoline never ran.
                 drop(unsafe { Box::from_raw(arg) });
-                self.busy.finish(lcore.id);
+                BUSY.finish(lcore.id);
                 crate::signal::request_stop();
                 launched.wait();
                 return Err(Error::dpdk("rte_eal_remote_launch", ret));
@@ -283,14 +277,30 @@ impl Drop for Eal {
             eprintln!("zcnet: {live} mempool(s) still hold packets; skipping rte_eal_cleanup");
             return;
         }
+        // A forgotten `Launched` leaves its workers running, and nothing
+        // borrows the Eal any more to stop this drop: EAL stays up for them.
+        let busy = BUSY.lcores();
+        if !busy.is_empty() {
+            eprintln!(
+                "zcnet: lcore(s) {busy:?} still run a launched closure (its Launched was forgotten); skipping rte_eal_cleanup"
+            );
+            return;
+        }
+        for lcore in &self.workers {
+            // SAFETY: no worker is inside a closure (checked above; no launch
+            // can start, `self` is borrowed mutably): this returns at once,
+            // or after the few instructions between a trampoline's `finish`
+            // and its return to EAL's loop.
+            unsafe { dpdk_sys::rte_eal_wait_lcore(lcore.id) };
+        }
         // EAL leaves its (empty) runtime directory behind; note it first.
         // SAFETY: returns a pointer to a static NUL-terminated path.
         let runtime_dir = unsafe {
             let p = dpdk_sys::rte_eal_get_runtime_dir();
             (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
         };
-        // SAFETY: every launched closure was joined (`Launched` borrows the
-        // Eal, so it is gone) and every mempool has been freed.
+        // SAFETY: every worker has returned from its launched closure and is
+        // back in EAL's loop (above), and every mempool has been freed.
         unsafe { dpdk_sys::rte_eal_cleanup() };
         STATE.store(CLEANED, Ordering::Release);
         if let Some(dir) = runtime_dir {
@@ -331,11 +341,13 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 /// on the condvar — a futex wait, which no signal cuts short or stretches
 /// (net_tap raises one per received packet) — instead of sleep-polling
 /// EAL's lcore state with relative sleeps.
-#[derive(Default)]
 struct Busy {
     lcores: Mutex<Vec<u32>>,
     finished: Condvar,
 }
+
+/// The worker lcores of this process's one EAL that run a closure now.
+static BUSY: Busy = Busy { lcores: Mutex::new(Vec::new()), finished: Condvar::new() };
 
 impl Busy {
     fn lock(&self) -> MutexGuard<'_, Vec<u32>> {
@@ -358,28 +370,28 @@ impl Busy {
             lcores = self.finished.wait(lcores).unwrap_or_else(|e| e.into_inner());
         }
     }
-}
 
-/// What a worker lcore is handed by `launch`.
-struct Trampoline {
-    job: Arc<Job>,
-    lcore: Lcore,
-    busy: Arc<Busy>,
+    /// The lcores inside a closure now.
+    fn lcores(&self) -> Vec<u32> {
+        self.lock().clone()
+    }
 }
 
 extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` came from Box::into_raw in `Eal::launch` and is taken
     // back exactly once, here.
-    let Trampoline { job, lcore, busy } = *unsafe { Box::from_raw(arg as *mut Trampoline) };
+    let (job, lcore) = *unsafe { Box::from_raw(arg as *mut (Arc<Job>, Lcore)) };
     job.run(lcore);
     // Let go of the job (and what its closure holds) before saying so.
     drop(job);
-    busy.finish(lcore.id);
+    BUSY.finish(lcore.id);
     0
 }
 
 /// Closures running on the worker lcores. Dropping it without `join` asks
-/// the workers to stop and waits for them.
+/// the workers to stop and waits for them. Forgetting it (`mem::forget`)
+/// leaves them running: the [`Eal`] then skips `rte_eal_cleanup` when it is
+/// dropped, so they never run on a cleaned-up EAL.
 #[must_use = "dropping Launched stops the workers"]
 pub struct Launched<'eal> {
     eal: &'eal Eal,
@@ -401,7 +413,7 @@ pub struct WorkerPanic {
 impl Launched<'_> {
     fn wait(&mut self) {
         for id in self.running.drain(..) {
-            self.eal.busy.wait(id);
+            BUSY.wait(id);
             // SAFETY: `id` is a worker that was launched and has returned
             // from its closure, so this only waits for it to be back in
             // EAL's loop (a few instructions: it does not spin for long).
