@@ -39,6 +39,7 @@ uint16_t zc_pktmbuf_headroom(const struct rte_mbuf *m) { return rte_pktmbuf_head
 uint16_t zc_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
 struct rte_mempool *zc_mbuf_pool(const struct rte_mbuf *m) { return m->pool; }
 unsigned zc_mempool_avail_count(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
+const char *zc_mempool_ops_name(const struct rte_mempool *mp) { return rte_mempool_get_ops(mp->ops_index)->name; }
 uint64_t zc_get_tsc_cycles(void) { return rte_get_tsc_cycles(); }
 uint64_t zc_get_tsc_hz(void) { return rte_get_tsc_hz(); }
 void zc_pause(void) { rte_pause(); }

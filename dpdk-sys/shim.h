@@ -33,6 +33,7 @@ uint16_t zc_pktmbuf_headroom(const struct rte_mbuf *m);
 uint16_t zc_pktmbuf_tailroom(const struct rte_mbuf *m);
 struct rte_mempool *zc_mbuf_pool(const struct rte_mbuf *m);
 unsigned zc_mempool_avail_count(const struct rte_mempool *mp);
+const char *zc_mempool_ops_name(const struct rte_mempool *mp);
 uint64_t zc_get_tsc_cycles(void);
 uint64_t zc_get_tsc_hz(void);
 void zc_pause(void);

@@ -581,3 +581,54 @@ fn a_forgotten_launch_keeps_eal_up_while_its_workers_run() {
     };
     assert_eq!(result, Ok(0), "the worker could not use EAL after the Eal was dropped");
 }
+
+#[test]
+fn a_full_pool_is_freed_only_on_the_main_lcore_while_no_worker_runs() {
+    // A full pool is only provably idle when no lcore (the only threads with
+    // mempool caches) can be in the middle of a free: a pool dropped
+    // anywhere else is leaked, which keeps its name taken.
+    let eal = Eal::init(&eal_config(&[], "0-1", Hugepages::Auto)).expect("EAL init on lcores 0-1");
+    let socket = eal.main_lcore().socket;
+    let config = MempoolConfig { mbufs: 64, cache: 0, ..Default::default() };
+    let make = |name: &str| Mempool::new(name, &config, socket);
+
+    drop(make("on-main").expect("pool"));
+    let again = make("on-main");
+    assert!(again.is_ok(), "a full pool dropped on the main lcore was not freed: {again:?}");
+    drop(again);
+
+    let pool = make("off-main").expect("pool");
+    std::thread::spawn(move || drop(pool)).join().expect("the dropping thread");
+    assert!(make("off-main").is_err(), "a pool dropped off the main lcore was freed");
+
+    let release = Arc::new(AtomicBool::new(false));
+    let running = Arc::new(AtomicBool::new(false));
+    let launched = {
+        let (release, running) = (release.clone(), running.clone());
+        eal.launch(move |_| {
+            running.store(true, Ordering::Release);
+            while !release.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+        })
+        .expect("launch")
+    };
+    while !running.load(Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    drop(make("worker-running").expect("pool"));
+    assert!(make("worker-running").is_err(), "a pool dropped while a worker runs was freed");
+    release.store(true, Ordering::Release);
+    launched.join().expect("join");
+}
+
+#[test]
+fn pools_use_the_mp_mc_ring_whatever_eal_is_told() {
+    // Mempool is Send + Sync because its driver is thread-safe; EAL's
+    // --mbuf-pool-ops-name must not be able to pick a single-producer one.
+    let mut config = eal_config(&[], "0", Hugepages::Auto);
+    config.extra_args = vec!["--mbuf-pool-ops-name".into(), "ring_sp_sc".into()];
+    let eal = Eal::init(&config).expect("EAL init");
+    let pool = pool(&eal, "ops", 64, 0);
+    assert_eq!(pool.ops_name(), "ring_mp_mc");
+}

@@ -377,6 +377,16 @@ impl Busy {
     }
 }
 
+/// True if the calling thread is EAL's main lcore and no worker lcore runs
+/// a launched closure: then no other thread with a mempool cache (only
+/// lcores have one) can be freeing mbufs, and no launch can start.
+pub(crate) fn only_main_lcore_runs() -> bool {
+    // SAFETY: both only read EAL's lcore state (a thread-local id and a
+    // global set at init); callers hold a Mempool, so EAL is up.
+    let on_main = unsafe { dpdk_sys::zc_lcore_id() == dpdk_sys::rte_get_main_lcore() };
+    on_main && BUSY.lcores().is_empty()
+}
+
 extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` came from Box::into_raw in `Eal::launch` and is taken
     // back exactly once, here.
