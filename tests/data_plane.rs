@@ -246,6 +246,32 @@ fn every_mbuf_returns_to_the_pool_after_traffic() {
 }
 
 #[test]
+fn port_control_waits_for_every_queue_to_be_released() {
+    // stop/start/set_link/set_promiscuous are not synchronised with bursts
+    // by DPDK: they take `&mut Port`, which `Arc::get_mut` gives only while
+    // no queue (each holds an Arc<Port>) is claimed.
+    let eal = eal(&["net_ring0"]);
+    let pool = pool(&eal, "control", 1023, 0);
+    let mut port = port("net_ring0", &pool);
+    let rx = port.rx_queue(0).expect("rx queue");
+    assert!(Arc::get_mut(&mut port).is_none(), "port control offered while an rx queue is claimed");
+    drop(rx);
+    let tx = port.tx_queue(0).expect("tx queue");
+    assert!(Arc::get_mut(&mut port).is_none(), "port control offered while a tx queue is claimed");
+    drop(tx);
+    let control = Arc::get_mut(&mut port).expect("no queue is claimed");
+    control.stop().expect("stop");
+    control.start().expect("start");
+    // net_ring supports neither link changes nor promiscuous mode: an error, not a crash.
+    let _ = control.set_link(true);
+    let _ = control.set_promiscuous(true);
+    // The restarted port carries traffic again.
+    loop_back_and_verify(&port, &pool, 1000, Duration::from_secs(10));
+    drop(port);
+    assert!(pool.is_full(), "{} mbuf(s) leaked", pool.in_use());
+}
+
+#[test]
 fn exhausted_pool_fails_cleanly_and_recovers() {
     let eal = eal(&[]);
     let pool = pool(&eal, "tiny", 127, 0);

@@ -3,6 +3,17 @@
 //! each worker core then claims its own [`RxQueue`] and [`TxQueue`], which are
 //! `!Send` and exclusive, so two cores can never use one queue.
 //!
+//! DPDK does not synchronise control calls with bursts, so those that change
+//! the device's state ([`Port::stop`], [`Port::start`], [`Port::set_link`],
+//! [`Port::set_promiscuous`]) take `&mut Port`: reachable through
+//! `Arc::get_mut` only when no queue (each holds an `Arc<Port>`) is claimed.
+//!
+//! ```compile_fail
+//! fn stop(port: &std::sync::Arc<zcnet_stack::Port>) {
+//!     port.stop(); // a queue may be inside a burst on another core
+//! }
+//! ```
+//!
 //! ```compile_fail
 //! fn assert_send<T: Send>() {}
 //! assert_send::<zcnet_stack::RxQueue>();
@@ -342,9 +353,10 @@ impl Port {
         self.offloads
     }
 
-    /// Turns promiscuous mode on or off.
-    pub fn set_promiscuous(&self, on: bool) -> Result<()> {
-        // SAFETY: valid port id.
+    /// Turns promiscuous mode on or off. Needs every queue released (see
+    /// the module docs).
+    pub fn set_promiscuous(&mut self, on: bool) -> Result<()> {
+        // SAFETY: valid port id; no queue exists (`&mut self`).
         let ret = unsafe {
             if on {
                 dpdk_sys::rte_eth_promiscuous_enable(self.id)
@@ -414,21 +426,33 @@ impl Port {
     }
 
     /// Stops the port: the NIC stops receiving and sending, and returns the
-    /// mbufs it holds to their pools. Queues stay claimed; `start` resumes.
-    pub fn stop(&self) -> Result<()> {
-        // SAFETY: valid port id; DPDK allows stop while queues exist.
+    /// mbufs it holds to their pools; [`Port::start`] resumes. Needs every
+    /// queue released, so no burst runs meanwhile:
+    ///
+    /// ```no_run
+    /// # fn example(mut port: std::sync::Arc<zcnet_stack::Port>) -> zcnet_stack::Result<()> {
+    /// if let Some(port) = std::sync::Arc::get_mut(&mut port) {
+    ///     port.stop()?;
+    ///     port.start()?;
+    /// } // else: a queue is still claimed somewhere
+    /// # Ok(()) }
+    /// ```
+    pub fn stop(&mut self) -> Result<()> {
+        // SAFETY: valid port id; `&mut self` means no queue exists, so no
+        // burst runs while the device stops.
         check("rte_eth_dev_stop", unsafe { dpdk_sys::rte_eth_dev_stop(self.id) })
     }
 
     /// Starts the port again after [`Port::stop`].
-    pub fn start(&self) -> Result<()> {
-        // SAFETY: valid, configured port.
+    pub fn start(&mut self) -> Result<()> {
+        // SAFETY: valid, configured port; no queue exists (`&mut self`).
         check("rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(self.id) })
     }
 
-    /// Brings the link down or up (where the driver supports it).
-    pub fn set_link(&self, up: bool) -> Result<()> {
-        // SAFETY: valid port id.
+    /// Brings the link down or up (where the driver supports it). Needs
+    /// every queue released (see the module docs).
+    pub fn set_link(&mut self, up: bool) -> Result<()> {
+        // SAFETY: valid port id; no queue exists (`&mut self`).
         let ret = unsafe {
             if up {
                 dpdk_sys::rte_eth_dev_set_link_up(self.id)
