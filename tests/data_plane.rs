@@ -409,6 +409,40 @@ fn packet_chain_segments_iterate_in_order() {
 }
 
 #[test]
+fn a_chained_packet_leaves_as_one_segment_or_is_dropped_counted() {
+    // zcnet never requests RTE_ETH_TX_OFFLOAD_MULTI_SEGS, so a driver may
+    // read only a packet's first segment: tx copies a chain into one mbuf,
+    // or drops it (counted) when it does not fit one.
+    let eal = eal(&["net_ring0"]);
+    let pool = pool(&eal, "chains", 1023, 0);
+    let port = port("net_ring0", &pool);
+    let (mut rx, mut tx) = (port.rx_queue(0).expect("rx queue"), port.tx_queue(0).expect("tx queue"));
+    let parts: [&[u8]; 3] = [&[b'a'; 100], &[b'b'; 200], &[b'c'; 300]];
+    let mut chain = packet_with(&pool, parts[0]);
+    for part in &parts[1..] {
+        chain.chain(packet_with(&pool, part)).expect("chain");
+    }
+    let too_long = {
+        let mut p = packet_with(&pool, &[b'x'; 1500]);
+        p.chain(packet_with(&pool, &[b'y'; 1500])).expect("chain");
+        p
+    };
+    let mut batch = PacketBatch::new();
+    for p in [packet_with(&pool, b"before"), chain, too_long, packet_with(&pool, b"after")] {
+        batch.push(p).expect("room");
+    }
+    assert_eq!(tx.tx_burst(&mut batch), 3);
+    assert!(batch.is_empty());
+    assert_eq!(tx.unsendable(), 1, "the 3000-byte chain fits no mbuf: dropped and counted");
+    let mut got = PacketBatch::new();
+    assert_eq!(rx.rx_burst(&mut got, MAX_BURST), 3);
+    let frames: Vec<(usize, Vec<u8>)> = got.as_slice().iter().map(|p| (p.segment_count(), p.to_vec())).collect();
+    assert_eq!(frames, [(1, b"before".to_vec()), (1, parts.concat()), (1, b"after".to_vec())]);
+    drop((got, rx, tx, port));
+    assert!(pool.is_full(), "{} mbuf(s) leaked", pool.in_use());
+}
+
+#[test]
 fn batch_push_pop_and_drop_free_everything() {
     let eal = eal(&[]);
     let pool = pool(&eal, "batch", 255, 0);

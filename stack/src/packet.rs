@@ -327,6 +327,34 @@ impl Packet {
         self.m().port
     }
 
+    /// The pool the (first) mbuf belongs to.
+    #[inline(always)]
+    pub(crate) fn pool_ptr(&self) -> *mut dpdk_sys::rte_mempool {
+        self.m().pool
+    }
+
+    /// The mbuf's reference count: 1 for every packet (see `from_raw`).
+    #[inline(always)]
+    pub(crate) fn refcnt(&self) -> u16 {
+        self.m().refcnt
+    }
+
+    /// Takes `from`'s offload flags and header lengths (what a tx queue
+    /// reads for checksum offload), for a copy of it.
+    pub(crate) fn copy_tx_offload_from(&mut self, from: &Packet) {
+        let (flags, lengths) = {
+            let m = from.m();
+            // SAFETY: tx_offload is a plain 64-bit integer member of the union.
+            (m.ol_flags, unsafe { m.__bindgen_anon_3.tx_offload })
+        };
+        // SAFETY: exclusive access to this packet's mbuf header.
+        unsafe {
+            let m = self.mbuf.as_mut();
+            m.ol_flags = flags;
+            m.__bindgen_anon_3.tx_offload = lengths;
+        }
+    }
+
     /// Sets the offload flags and header lengths a tx queue needs for
     /// checksum offload (`l2_len`, `l3_len` in bytes).
     pub(crate) fn set_tx_offload(&mut self, flags: u64, l2_len: u8, l3_len: u16) {

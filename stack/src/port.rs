@@ -26,7 +26,7 @@
 use crate::config::{parse_mac, PortConfig};
 use crate::error::{Error, Result};
 use crate::mempool::Mempool;
-use crate::packet::PacketBatch;
+use crate::packet::{Packet, PacketBatch};
 use std::ffi::{CStr, CString};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -97,8 +97,11 @@ pub struct Port {
     offloads: Offloads,
     rx_claimed: Box<[AtomicBool]>,
     tx_claimed: Box<[AtomicBool]>,
-    // The rx queues take mbufs from these pools: keep them alive while the port is.
-    _pools: Vec<Arc<Mempool>>,
+    /// The tx queues run with `RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE`.
+    fast_free: bool,
+    // Queue `i` receives into `pools[i]` (and a tx queue copies what it
+    // cannot send as it is into it): keep them alive while the port is.
+    pools: Vec<Arc<Mempool>>,
     // An in-memory wire's rings; dropped (freed) after the port is closed.
     _rings: Rings,
 }
@@ -239,8 +242,11 @@ impl Port {
         if offloads.tx_l4_checksum {
             conf.txmode.offloads |= tx_l4;
         }
-        // Every mbuf a queue sends comes from one pool with refcnt 1.
-        if info.tx_offload_capa & TX_OFFLOAD_MBUF_FAST_FREE != 0 {
+        // The driver may then put sent mbufs straight back into one pool:
+        // TxQueue makes sure every mbuf it hands over is of its own pool with
+        // refcnt 1 (see `TxQueue::make_sendable`).
+        let fast_free = info.tx_offload_capa & TX_OFFLOAD_MBUF_FAST_FREE != 0;
+        if fast_free {
             conf.txmode.offloads |= TX_OFFLOAD_MBUF_FAST_FREE;
         }
         // SAFETY: valid port id; conf outlives the call.
@@ -260,7 +266,7 @@ impl Port {
             let mut txconf = info.default_txconf;
             txconf.offloads = conf.txmode.offloads;
             // SAFETY: the port is configured with `queues` queues; the pool
-            // outlives the port (held in `_pools`).
+            // outlives the port (held in `pools`).
             unsafe {
                 check(
                     "rte_eth_rx_queue_setup",
@@ -318,7 +324,8 @@ impl Port {
             offloads,
             rx_claimed: claimed(queues),
             tx_claimed: claimed(queues),
-            _pools: pools.to_vec(),
+            fast_free,
+            pools: pools.to_vec(),
             _rings: rings,
         }))
     }
@@ -492,7 +499,18 @@ impl Port {
     /// Claims tx queue `queue` for the calling core.
     pub fn tx_queue(self: &Arc<Self>, queue: u16) -> Result<TxQueue> {
         self.claim(queue, "tx", &self.tx_claimed)?;
-        Ok(TxQueue { port: self.clone(), port_id: self.id, queue, refused: 0, _not_send: PhantomData })
+        let pool = self.pools[queue as usize].clone();
+        let fast_free_pool = self.fast_free.then(|| pool.as_ptr());
+        Ok(TxQueue {
+            port: self.clone(),
+            port_id: self.id,
+            queue,
+            refused: 0,
+            unsendable: 0,
+            pool,
+            fast_free_pool,
+            _not_send: PhantomData,
+        })
     }
 }
 
@@ -568,31 +586,100 @@ impl Drop for RxQueue {
 }
 
 /// A transmit queue, owned by one core.
+///
+/// Every mbuf it hands to the driver is one the device can take as it is:
+/// a single segment (zcnet does not request `RTE_ETH_TX_OFFLOAD_MULTI_SEGS`,
+/// so a driver may read only the first), and, on a queue that runs with
+/// `RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE` (the driver then puts sent mbufs
+/// straight back into one pool), an mbuf of this queue's pool with refcnt 1.
+/// Any other packet — a chain, or on such a queue a packet from another
+/// core's pool — is first copied into one mbuf of this queue's pool (and the
+/// original freed to its own); see [`TxQueue::make_sendable`].
 pub struct TxQueue {
     port: Arc<Port>,
     port_id: u16,
     queue: u16,
     refused: u64,
+    unsendable: u64,
+    /// The pool of this queue's core: where unsendable packets are copied.
+    pool: Arc<Mempool>,
+    /// With FAST_FREE, the only pool whose mbufs the driver may be given.
+    fast_free_pool: Option<*mut dpdk_sys::rte_mempool>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl TxQueue {
     /// Hands the batch's packets to the driver, from the front. Packets the
     /// queue refused (it was full) stay in `batch` for the caller to retry or
-    /// drop; nothing is leaked. Returns how many were sent.
+    /// drop; nothing is leaked. A packet the device cannot take as it is is
+    /// copied first (see the type's docs); one that cannot be copied is
+    /// dropped and counted in [`TxQueue::unsendable`]. Returns how many were
+    /// sent.
     #[inline]
     pub fn tx_burst(&mut self, batch: &mut PacketBatch) -> usize {
-        let (ptr, n) = batch.pending_raw();
-        if n == 0 {
-            return 0;
+        let mut sent = 0;
+        loop {
+            let (ptr, n) = batch.pending_raw();
+            if n == 0 {
+                return sent;
+            }
+            let fit = batch.as_slice().iter().take_while(|p| self.can_send(p)).count();
+            if fit > 0 {
+                // SAFETY: `ptr` points at `n >= fit` owned mbufs, the first
+                // `fit` of which the device can take; the driver takes
+                // ownership of the first `took`, and `consumed` removes
+                // exactly those.
+                let took = unsafe {
+                    let took = dpdk_sys::zc_eth_tx_burst(self.port_id, self.queue, ptr, fit as u16) as usize;
+                    batch.consumed(took);
+                    took
+                };
+                sent += took;
+                if took < fit || fit == n {
+                    return sent;
+                }
+            }
+            // The head cannot be sent as it is.
+            let head = &mut batch.as_mut_slice()[0];
+            match self.copy_of(head) {
+                Some(copy) => drop(std::mem::replace(head, copy)),
+                None => {
+                    self.unsendable += 1;
+                    drop(batch.pop());
+                }
+            }
         }
-        // SAFETY: `ptr` points at `n` owned mbufs; the driver takes ownership
-        // of the first `sent`, and `consumed` removes exactly those.
-        unsafe {
-            let sent = dpdk_sys::zc_eth_tx_burst(self.port_id, self.queue, ptr, n as u16) as usize;
-            batch.consumed(sent);
-            sent
+    }
+
+    /// Whether the device can take `packet` as it is.
+    #[inline(always)]
+    fn can_send(&self, packet: &Packet) -> bool {
+        packet.segment_count() == 1
+            && self.fast_free_pool.is_none_or(|pool| packet.pool_ptr() == pool && packet.refcnt() == 1)
+    }
+
+    /// One mbuf of this queue's pool holding `packet`'s bytes and transmit
+    /// offload requests, if the pool has one free and the bytes fit in it.
+    fn copy_of(&self, packet: &Packet) -> Option<Packet> {
+        let mut copy = self.pool.try_alloc()?;
+        let mut at = copy.append(packet.len()).ok()?;
+        for segment in packet.segments() {
+            at[..segment.len()].copy_from_slice(segment);
+            at = &mut at[segment.len()..];
         }
+        copy.copy_tx_offload_from(packet);
+        Some(copy)
+    }
+
+    /// `packet` as this queue can send it: itself, or a copy in one mbuf of
+    /// the queue's pool (see the type's docs; `tx_burst` does this by
+    /// itself). Hands the packet back if it needs a copy and none can be
+    /// made: longer than one mbuf, or no mbuf free in the pool.
+    pub fn make_sendable(&mut self, packet: Packet) -> Result<Packet, Packet> {
+        if self.can_send(&packet) {
+            return Ok(packet);
+        }
+        self.copy_of(&packet).ok_or(packet)
     }
 
     /// Sends what the queue takes and frees the rest, counting them in
@@ -610,6 +697,12 @@ impl TxQueue {
     /// Packets dropped by [`TxQueue::tx_burst_or_drop`] because the queue was full.
     pub fn refused(&self) -> u64 {
         self.refused
+    }
+
+    /// Packets dropped by [`TxQueue::tx_burst`] because the device could not
+    /// take them as they were and no copy could be made.
+    pub fn unsendable(&self) -> u64 {
+        self.unsendable
     }
 
     /// The port this queue belongs to.
@@ -631,11 +724,57 @@ impl Drop for TxQueue {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::config::{EalConfig, Hugepages, MempoolConfig};
+    use crate::Eal;
+
+    #[test]
+    fn a_fast_free_queue_is_only_given_mbufs_of_its_own_pool() {
+        // No virtual device offers MBUF_FAST_FREE, so this puts a net_ring
+        // queue in that mode to check the rule (the only test here that
+        // starts EAL: one per process).
+        let config = EalConfig {
+            vdevs: vec!["net_ring0".into()],
+            lcores: "0".into(),
+            hugepages: Hugepages::Auto,
+            memory_mb: 256,
+            ..Default::default()
+        };
+        let _eal = Eal::init(&config).expect("EAL init");
+        let pool_config = MempoolConfig { mbufs: 255, cache: 0, ..Default::default() };
+        let own = Arc::new(Mempool::new("own", &pool_config, 0).expect("pool"));
+        let other = Arc::new(Mempool::new("other", &pool_config, 0).expect("pool"));
+        let port_config = PortConfig { name: "net_ring0".into(), ..Default::default() };
+        let port = Port::open(&port_config, std::slice::from_ref(&own)).expect("port");
+        let (mut rx, mut tx) = (port.rx_queue(0).expect("rx queue"), port.tx_queue(0).expect("tx queue"));
+        tx.fast_free_pool = Some(own.as_ptr());
+        let with = |pool: &Mempool, bytes: &[u8]| {
+            let mut p = pool.alloc().expect("alloc");
+            p.append(bytes.len()).expect("append").copy_from_slice(bytes);
+            p
+        };
+        let mine = with(&own, b"mine");
+        let mine_at = mine.mbuf_ptr();
+        let mut batch = PacketBatch::new();
+        for p in [mine, with(&other, b"foreign")] {
+            batch.push(p).expect("room");
+        }
+        assert_eq!(tx.tx_burst(&mut batch), 2);
+        assert!(other.is_full(), "a mbuf of another pool was handed to a FAST_FREE queue");
+        let mut got = PacketBatch::new();
+        assert_eq!(rx.rx_burst(&mut got, 8), 2);
+        let (first, second) = (&got.as_slice()[0], &got.as_slice()[1]);
+        assert_eq!((first.mbuf_ptr(), first.data()), (mine_at, &b"mine"[..]), "its own mbuf left as it is");
+        assert_eq!((second.pool_ptr(), second.data()), (own.as_ptr(), &b"foreign"[..]), "the foreign one as a copy");
+        drop((got, rx, tx, port));
+        assert!(own.is_full(), "{} mbuf(s) leaked", own.in_use());
+    }
+
     #[test]
     fn offload_bits_match_dpdk_headers() {
         // The RTE_ETH_*_OFFLOAD_* macros are RTE_BIT64(n); bindgen cannot
         // expand them, so check the few used here by their documented bit.
-        assert_eq!(super::TX_OFFLOAD_MBUF_FAST_FREE, 1 << 16);
+        assert_eq!(TX_OFFLOAD_MBUF_FAST_FREE, 1 << 16);
         assert_eq!(dpdk_sys::RTE_MBUF_F_TX_TCP_CKSUM, 1 << 52);
     }
 }
