@@ -4,7 +4,11 @@
 //! Ownership is the whole safety story: an mbuf belongs to exactly one
 //! `Packet`; dropping the packet frees it to its pool; handing it to a tx
 //! queue moves it to the driver. There is no `Clone` and no refcount
-//! sharing, so neither a leak nor a double free can be written in safe code.
+//! sharing, so safe code cannot free an mbuf twice, or read or write one
+//! after it was freed. It can leak one, as it can leak any Rust value
+//! (`mem::forget`, [`Packet::into_raw`], a reference cycle): that is safe —
+//! the mbuf stays allocated, its pool is then never freed (see `Mempool`)
+//! and EAL cleanup is skipped — but the mbuf is lost to the pool.
 //!
 //! `Packet` is `Send` (and `Sync`): a handle can cross cores with no copy.
 //! That is sound because the packet owns its mbuf exclusively (refcnt 1,
