@@ -164,7 +164,7 @@ where
             }
             idle_turns = idle_turns.saturating_add(1);
             if idle_policy == IdlePolicy::Backoff && idle_turns > IDLE_SPINS {
-                let n = (idle_turns - IDLE_SPINS).min(16);
+                let n = (idle_turns - IDLE_SPINS - 1).min(16);
                 idle_sleep(&executor, &net, (MIN_IDLE_SLEEP * (1 << n)).min(MAX_IDLE_SLEEP));
             }
         }
