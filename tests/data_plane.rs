@@ -438,8 +438,35 @@ fn a_chained_packet_leaves_as_one_segment_or_is_dropped_counted() {
     assert_eq!(rx.rx_burst(&mut got, MAX_BURST), 3);
     let frames: Vec<(usize, Vec<u8>)> = got.as_slice().iter().map(|p| (p.segment_count(), p.to_vec())).collect();
     assert_eq!(frames, [(1, b"before".to_vec()), (1, parts.concat()), (1, b"after".to_vec())]);
+
+    // A packet rx delivered, chained in place through as_mut_slice: the
+    // batch no longer vouches for its packets, and tx still sends one segment.
+    got.clear();
+    let mut batch = PacketBatch::new();
+    batch.push(packet_with(&pool, b"one")).expect("room");
+    assert_eq!(tx.tx_burst(&mut batch), 1);
+    assert_eq!(rx.rx_burst(&mut batch, MAX_BURST), 1);
+    batch.as_mut_slice()[0].chain(packet_with(&pool, b" two")).expect("chain");
+    // Bytes edited in place through for_each_data_mut keep the packet's shape.
+    batch.for_each_data_mut(0, |d| d[0] = b'O');
+    assert_eq!(tx.tx_burst(&mut batch), 1);
+    assert_eq!(rx.rx_burst(&mut got, MAX_BURST), 1);
+    assert_eq!((got.as_slice()[0].segment_count(), got.as_slice()[0].to_vec()), (1, b"One two".to_vec()));
     drop((got, rx, tx, port));
     assert!(pool.is_full(), "{} mbuf(s) leaked", pool.in_use());
+}
+
+#[test]
+fn a_port_refuses_an_mtu_that_does_not_fit_one_mbuf() {
+    // Rx must hand over single segments (zcnet requests no scatter, and tx
+    // trusts that): a frame that cannot fit one mbuf of a queue's pool is
+    // refused when the port opens, naming the pool.
+    let eal = eal(&["net_null0"]);
+    let config = MempoolConfig { mbufs: 127, cache: 0, data_room: 1024 };
+    let small = Arc::new(Mempool::new("small-room", &config, eal.main_lcore().socket).expect("mempool"));
+    let err = Port::open(&PortConfig { name: "net_null0".into(), ..Default::default() }, &[small]).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::PortCapability { .. }) && text.contains("small-room"), "{text}");
 }
 
 #[test]

@@ -38,6 +38,7 @@ pub struct Mempool {
     ptr: NonNull<dpdk_sys::rte_mempool>,
     name: String,
     capacity: u32,
+    data_room: u16,
 }
 
 // SAFETY: every pool is created with the `ring_mp_mc` ops (POOL_OPS, named
@@ -89,7 +90,7 @@ impl Mempool {
             reason: format!("pool {name:?}: {}", rte_strerror(rte_errno())),
         })?;
         LIVE_POOLS.lock().unwrap_or_else(|e| e.into_inner()).push(ptr.as_ptr() as usize);
-        Ok(Mempool { ptr, name: name.to_string(), capacity: config.mbufs })
+        Ok(Mempool { ptr, name: name.to_string(), capacity: config.mbufs, data_room: config.data_room })
     }
 
     /// The pool's name.
@@ -102,6 +103,11 @@ impl Mempool {
         // SAFETY: the pool is valid; the shim returns the static name of its
         // registered ops (a NUL-terminated array inside DPDK's ops table).
         unsafe { CStr::from_ptr(dpdk_sys::zc_mempool_ops_name(self.ptr.as_ptr())) }.to_string_lossy().into_owned()
+    }
+
+    /// Bytes of data room in each mbuf, headroom included.
+    pub fn data_room(&self) -> usize {
+        self.data_room as usize
     }
 
     /// Number of mbufs in the pool, in use or not.

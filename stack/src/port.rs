@@ -296,6 +296,20 @@ impl Port {
                 mtu = cur;
             }
         }
+        // A frame must fit one mbuf: zcnet requests no rx scatter, so rx
+        // hands over single segments (which PacketBatch and TxQueue rely on);
+        // some drivers would scatter by themselves for a larger MTU.
+        let headroom = dpdk_sys::RTE_PKTMBUF_HEADROOM as usize;
+        if let Some(pool) = pools.iter().find(|p| mtu as usize + 14 > p.data_room().saturating_sub(headroom)) {
+            return Err(Error::PortCapability {
+                port: name,
+                what: format!(
+                    "MTU {mtu} does not fit one mbuf of pool {} ({} bytes of data room, {headroom} of them headroom): raise the data room or lower the MTU",
+                    pool.name(),
+                    pool.data_room()
+                ),
+            });
+        }
         if let Some(mac) = &config.mac {
             let mac = parse_mac(mac).map_err(|what| Error::PortCapability { port: name.clone(), what })?;
             let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
@@ -541,7 +555,9 @@ impl RxQueue {
     pub fn rx_burst(&mut self, batch: &mut PacketBatch, max: usize) -> usize {
         let (ptr, room) = batch.spare_raw(max);
         // SAFETY: `ptr` has room for `room` mbuf pointers; the driver writes
-        // that many at most, each an mbuf it hands over to us.
+        // that many at most, each an mbuf it hands over to us, a single
+        // segment (no scatter is requested and the MTU fits one mbuf: see
+        // `Port::open`).
         unsafe {
             let n = dpdk_sys::zc_eth_rx_burst(self.port_id, self.queue, ptr, room as u16) as usize;
             batch.filled(n);
@@ -595,6 +611,11 @@ impl Drop for RxQueue {
 /// Any other packet — a chain, or on such a queue a packet from another
 /// core's pool — is first copied into one mbuf of this queue's pool (and the
 /// original freed to its own); see [`TxQueue::make_sendable`].
+///
+/// The cost: on a FAST_FREE queue each packet's pool and refcnt are read
+/// (its first cache line, which the driver reads anyway); elsewhere packets
+/// are only looked at when their batch may hold a chain (see [`PacketBatch`]),
+/// so forwarding what rx delivered costs nothing.
 pub struct TxQueue {
     port: Arc<Port>,
     port_id: u16,
@@ -617,13 +638,42 @@ impl TxQueue {
     /// sent.
     #[inline]
     pub fn tx_burst(&mut self, batch: &mut PacketBatch) -> usize {
+        // Checked one by one only when a packet may be unfit: rx fills
+        // batches with single segments (see PacketBatch).
+        if self.fast_free_pool.is_some() || batch.may_hold_chains() {
+            return self.tx_burst_checked(batch);
+        }
+        let (ptr, n) = batch.pending_raw();
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: `ptr` points at `n` owned single-segment mbufs and this
+        // queue does not run with FAST_FREE; the driver takes ownership of
+        // the first `sent`, and `consumed` removes exactly those.
+        unsafe {
+            let sent = dpdk_sys::zc_eth_tx_burst(self.port_id, self.queue, ptr, n as u16) as usize;
+            batch.consumed(sent);
+            sent
+        }
+    }
+
+    /// `tx_burst` for a batch whose packets must be looked at one by one.
+    #[inline(never)]
+    fn tx_burst_checked(&mut self, batch: &mut PacketBatch) -> usize {
         let mut sent = 0;
         loop {
             let (ptr, n) = batch.pending_raw();
             if n == 0 {
                 return sent;
             }
-            let fit = batch.as_slice().iter().take_while(|p| self.can_send(p)).count();
+            let pkts = batch.as_slice();
+            let fit = match self.fast_free_pool {
+                None => pkts.iter().take_while(|p| p.segment_count() == 1).count(),
+                Some(pool) => pkts
+                    .iter()
+                    .take_while(|p| p.segment_count() == 1 && p.refcnt() == 1 && p.pool_ptr() == pool)
+                    .count(),
+            };
             if fit > 0 {
                 // SAFETY: `ptr` points at `n >= fit` owned mbufs, the first
                 // `fit` of which the device can take; the driver takes
@@ -655,7 +705,7 @@ impl TxQueue {
     #[inline(always)]
     fn can_send(&self, packet: &Packet) -> bool {
         packet.segment_count() == 1
-            && self.fast_free_pool.is_none_or(|pool| packet.pool_ptr() == pool && packet.refcnt() == 1)
+            && self.fast_free_pool.is_none_or(|pool| packet.refcnt() == 1 && packet.pool_ptr() == pool)
     }
 
     /// One mbuf of this queue's pool holding `packet`'s bytes and transmit
