@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use usage::{config_or_exit, exit_usage};
 use zcnet::cli::CommonArgs;
 use zcnet::signal::{install_handlers, request_stop, stop_requested};
-use zcnet::{Eal, Mempool, Packet, PacketBatch, Port};
+use zcnet::{Eal, Mempool, PacketBatch, Port};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
@@ -128,17 +128,8 @@ fn main() {
                         continue;
                     }
                     if mode == Mode::Macswap {
-                        // Prefetch a few packets ahead, as testpmd does.
-                        let pkts = batch.as_mut_slice();
-                        for p in pkts.iter().take(PREFETCH_AHEAD) {
-                            p.prefetch();
-                        }
-                        for i in 0..pkts.len() {
-                            if let Some(ahead) = pkts.get(i + PREFETCH_AHEAD) {
-                                ahead.prefetch();
-                            }
-                            macswap(&mut pkts[i]);
-                        }
+                        // Prefetching a few packets ahead, as testpmd does.
+                        batch.for_each_data_mut(PREFETCH_AHEAD, macswap);
                     }
                     rx_total += n as u64;
                     tx_total += tx.tx_burst_or_drop(&mut batch) as u64;
@@ -164,7 +155,9 @@ fn main() {
     let interval = Duration::from_secs_f64(args.stats_interval.max(0.0));
     let mut next_stats = start + interval;
     while !stop_requested() && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(10));
+        // A wait for an absolute deadline: a relative sleep would stretch
+        // under net_tap's per-packet signal (an early return is harmless).
+        std::thread::park_timeout(Duration::from_millis(10));
         let now = Instant::now();
         if args.stats_interval > 0.0 && now >= next_stats {
             let tx = total(|c| &c.tx);
@@ -213,9 +206,8 @@ const PREFETCH_AHEAD: usize = 3;
 /// Swaps the destination and source MAC addresses in place: one 16-byte
 /// load, shifts and one store (the bytes after the MACs are kept).
 #[inline(always)]
-fn macswap(p: &mut Packet) {
+fn macswap(d: &mut [u8]) {
     const MAC: u128 = (1 << 48) - 1;
-    let d = p.data_mut();
     if let Some(h) = d.first_chunk_mut::<16>() {
         let x = u128::from_le_bytes(*h);
         *h = ((x >> 48) & MAC | (x & MAC) << 48 | x & !((1u128 << 96) - 1)).to_le_bytes();

@@ -3,11 +3,9 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_cycles.h>
-#include <rte_pause.h>
 
 int zc_errno(void) { return rte_errno; }
 unsigned zc_lcore_id(void) { return rte_lcore_id(); }
-unsigned zc_socket_id(void) { return rte_socket_id(); }
 
 uint16_t zc_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
 {
@@ -21,11 +19,6 @@ uint16_t zc_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, 
 
 struct rte_mbuf *zc_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
 
-int zc_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned count)
-{
-	return rte_pktmbuf_alloc_bulk(mp, mbufs, count);
-}
-
 void zc_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
 void zc_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count) { rte_pktmbuf_free_bulk(mbufs, count); }
 char *zc_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_prepend(m, len); }
@@ -35,13 +28,12 @@ int zc_pktmbuf_trim(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_trim(
 int zc_pktmbuf_chain(struct rte_mbuf *head, struct rte_mbuf *tail) { return rte_pktmbuf_chain(head, tail); }
 uint16_t zc_mbuf_refcnt_read(const struct rte_mbuf *m) { return rte_mbuf_refcnt_read(m); }
 void zc_mbuf_refcnt_update(struct rte_mbuf *m, int16_t value) { rte_mbuf_refcnt_update(m, value); }
-uint16_t zc_pktmbuf_headroom(const struct rte_mbuf *m) { return rte_pktmbuf_headroom(m); }
 uint16_t zc_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
 struct rte_mempool *zc_mbuf_pool(const struct rte_mbuf *m) { return m->pool; }
 unsigned zc_mempool_avail_count(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
+const char *zc_mempool_ops_name(const struct rte_mempool *mp) { return rte_mempool_get_ops(mp->ops_index)->name; }
 uint64_t zc_get_tsc_cycles(void) { return rte_get_tsc_cycles(); }
 uint64_t zc_get_tsc_hz(void) { return rte_get_tsc_hz(); }
-void zc_pause(void) { rte_pause(); }
 
 #include <stddef.h>
 

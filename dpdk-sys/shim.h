@@ -13,13 +13,11 @@
 
 int zc_errno(void);
 unsigned zc_lcore_id(void);
-unsigned zc_socket_id(void);
 
 uint16_t zc_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 uint16_t zc_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 
 struct rte_mbuf *zc_pktmbuf_alloc(struct rte_mempool *mp);
-int zc_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned count);
 void zc_pktmbuf_free(struct rte_mbuf *m);
 void zc_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count);
 char *zc_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
@@ -27,15 +25,18 @@ char *zc_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 char *zc_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
 int zc_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
 int zc_pktmbuf_chain(struct rte_mbuf *head, struct rte_mbuf *tail);
+uint16_t zc_pktmbuf_tailroom(const struct rte_mbuf *m);
+unsigned zc_mempool_avail_count(const struct rte_mempool *mp);
+const char *zc_mempool_ops_name(const struct rte_mempool *mp);
+
+/* Not called yet; kept for the next steps: handing mbufs between cores and
+ * sharing them (pool and refcount, which the hot path reads from the mbuf
+ * directly), and telemetry in TSC cycles. */
+struct rte_mempool *zc_mbuf_pool(const struct rte_mbuf *m);
 uint16_t zc_mbuf_refcnt_read(const struct rte_mbuf *m);
 void zc_mbuf_refcnt_update(struct rte_mbuf *m, int16_t value);
-uint16_t zc_pktmbuf_headroom(const struct rte_mbuf *m);
-uint16_t zc_pktmbuf_tailroom(const struct rte_mbuf *m);
-struct rte_mempool *zc_mbuf_pool(const struct rte_mbuf *m);
-unsigned zc_mempool_avail_count(const struct rte_mempool *mp);
 uint64_t zc_get_tsc_cycles(void);
 uint64_t zc_get_tsc_hz(void);
-void zc_pause(void);
 
 /* Offsets of the rte_mbuf fields that zcnet reads directly (in this order:
  * buf_addr, data_off, refcnt, nb_segs, port, ol_flags, pkt_len, data_len,

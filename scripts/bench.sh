@@ -856,9 +856,9 @@ http_run() {
       "$HTTPD" --config "$ROOT/config/tap.toml" --lcores "0@$HTTP_SERVER_CPU,1@$HTTP_SERVER_CPU" \
       --file-prefix "zcbench-httpd-$$-$tag" --port 80 "${idle_args[@]+"${idle_args[@]}"}"
     pid=$CHILD_PID tpid=$TIMEOUT_PID
-    ZC_APP_PID=$pid
+    ZC_APP_PID=$pid ZC_APP_LOG=$out
     zc_ns_tap_up "$NS_CLIENT" zc0 198.18.0.1/24 >&2 || ok=0
-    ZC_APP_PID=""
+    ZC_APP_PID="" ZC_APP_LOG=""
   fi
   R_STATUS=ok R_LINE="" R_CPU=nan
   if [ "$ok" = 1 ] && http_wait_ready "$url" "$pid"; then

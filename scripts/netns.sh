@@ -2,8 +2,9 @@
 # network namespace. Source it; it defines functions only.
 #
 #   zc_ns_create NAME             new namespace, lo up, IPv6 off
-#   zc_ns_start NAME LOG CMD...   run CMD inside it in the background (sets ZC_APP_PID)
-#   zc_ns_tap_up NAME [IFACE] [CIDR]   wait for the tap, give the kernel side its address
+#   zc_ns_start NAME LOG CMD...   run CMD inside it in the background (sets ZC_APP_PID, ZC_APP_LOG)
+#   zc_ns_tap_up NAME [IFACE] [CIDR]   wait for the tap (and, with ZC_APP_LOG set, for the
+#                                 app to listen), give the kernel side its MAC and address
 #   zc_ns_stop                    SIGTERM the app by PID, wait, report its exit code
 #   zc_ns_delete NAME             delete the namespace
 #
@@ -11,6 +12,7 @@
 # stack 198.18.0.2 (config/tap.toml). Nothing is routed out of the namespace.
 
 ZC_APP_PID=""
+ZC_APP_LOG=""
 
 zc_ns_create() {
   local ns=$1
@@ -25,6 +27,7 @@ zc_ns_start() {
   shift 2
   ip netns exec "$ns" "$@" >"$log" 2>&1 &
   ZC_APP_PID=$!
+  ZC_APP_LOG=$log
 }
 
 zc_ns_tap_up() {
@@ -39,7 +42,21 @@ zc_ns_tap_up() {
     sleep 0.1
   done
   ip netns exec "$ns" ip link show "$iface" >/dev/null 2>&1 || { echo "tap $iface did not appear" >&2; return 1; }
-  # The tap is created with the DPDK port's MAC; give the kernel side its own.
+  # net_tap gives the kernel side the port's MAC when the app configures the
+  # port and again when it starts it, both after the tap appears: a MAC set
+  # before that is undone, and both ends would share one. The sample servers
+  # print "core N ... on ADDR" once their port has started.
+  if [ -n "${ZC_APP_LOG:-}" ]; then
+    for i in $(seq 1 200); do
+      grep -qE '^core [0-9]+ .* on ' "$ZC_APP_LOG" 2>/dev/null && break
+      if [ -n "$ZC_APP_PID" ] && ! kill -0 "$ZC_APP_PID" 2>/dev/null; then
+        echo "the app exited before it listened" >&2
+        return 1
+      fi
+      sleep 0.1
+    done
+  fi
+  # Give the kernel side its own MAC.
   ip netns exec "$ns" ip link set "$iface" address "${ZC_KERNEL_MAC:-02:00:c6:12:00:01}"
   ip netns exec "$ns" ip addr add "$cidr" dev "$iface"
   ip netns exec "$ns" ip link set "$iface" up
@@ -59,6 +76,7 @@ zc_ns_stop() {
   fi
   wait "$ZC_APP_PID" 2>/dev/null || rc=$?
   ZC_APP_PID=""
+  ZC_APP_LOG=""
   return $rc
 }
 

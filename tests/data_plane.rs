@@ -7,7 +7,7 @@
 //! `EalAlreadyInitialised`.) EAL always runs with `--no-pci`: no test can
 //! touch the machine's NIC, and no traffic leaves the process.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zcnet::config::{EalConfig, Hugepages, MempoolConfig, PortConfig};
@@ -246,6 +246,32 @@ fn every_mbuf_returns_to_the_pool_after_traffic() {
 }
 
 #[test]
+fn port_control_waits_for_every_queue_to_be_released() {
+    // stop/start/set_link/set_promiscuous are not synchronised with bursts
+    // by DPDK: they take `&mut Port`, which `Arc::get_mut` gives only while
+    // no queue (each holds an Arc<Port>) is claimed.
+    let eal = eal(&["net_ring0"]);
+    let pool = pool(&eal, "control", 1023, 0);
+    let mut port = port("net_ring0", &pool);
+    let rx = port.rx_queue(0).expect("rx queue");
+    assert!(Arc::get_mut(&mut port).is_none(), "port control offered while an rx queue is claimed");
+    drop(rx);
+    let tx = port.tx_queue(0).expect("tx queue");
+    assert!(Arc::get_mut(&mut port).is_none(), "port control offered while a tx queue is claimed");
+    drop(tx);
+    let control = Arc::get_mut(&mut port).expect("no queue is claimed");
+    control.stop().expect("stop");
+    control.start().expect("start");
+    // net_ring supports neither link changes nor promiscuous mode: an error, not a crash.
+    let _ = control.set_link(true);
+    let _ = control.set_promiscuous(true);
+    // The restarted port carries traffic again.
+    loop_back_and_verify(&port, &pool, 1000, Duration::from_secs(10));
+    drop(port);
+    assert!(pool.is_full(), "{} mbuf(s) leaked", pool.in_use());
+}
+
+#[test]
 fn exhausted_pool_fails_cleanly_and_recovers() {
     let eal = eal(&[]);
     let pool = pool(&eal, "tiny", 127, 0);
@@ -380,6 +406,67 @@ fn packet_chain_segments_iterate_in_order() {
 
     drop(head);
     assert!(pool.is_full(), "{} segment(s) leaked", pool.in_use());
+}
+
+#[test]
+fn a_chained_packet_leaves_as_one_segment_or_is_dropped_counted() {
+    // zcnet never requests RTE_ETH_TX_OFFLOAD_MULTI_SEGS, so a driver may
+    // read only a packet's first segment: tx copies a chain into one mbuf,
+    // or drops it (counted) when it does not fit one.
+    let eal = eal(&["net_ring0"]);
+    let pool = pool(&eal, "chains", 1023, 0);
+    let port = port("net_ring0", &pool);
+    let (mut rx, mut tx) = (port.rx_queue(0).expect("rx queue"), port.tx_queue(0).expect("tx queue"));
+    let parts: [&[u8]; 3] = [&[b'a'; 100], &[b'b'; 200], &[b'c'; 300]];
+    let mut chain = packet_with(&pool, parts[0]);
+    for part in &parts[1..] {
+        chain.chain(packet_with(&pool, part)).expect("chain");
+    }
+    let too_long = {
+        let mut p = packet_with(&pool, &[b'x'; 1500]);
+        p.chain(packet_with(&pool, &[b'y'; 1500])).expect("chain");
+        p
+    };
+    let mut batch = PacketBatch::new();
+    for p in [packet_with(&pool, b"before"), chain, too_long, packet_with(&pool, b"after")] {
+        batch.push(p).expect("room");
+    }
+    assert_eq!(tx.tx_burst(&mut batch), 3);
+    assert!(batch.is_empty());
+    assert_eq!(tx.unsendable(), 1, "the 3000-byte chain fits no mbuf: dropped and counted");
+    let mut got = PacketBatch::new();
+    assert_eq!(rx.rx_burst(&mut got, MAX_BURST), 3);
+    let frames: Vec<(usize, Vec<u8>)> = got.as_slice().iter().map(|p| (p.segment_count(), p.to_vec())).collect();
+    assert_eq!(frames, [(1, b"before".to_vec()), (1, parts.concat()), (1, b"after".to_vec())]);
+
+    // A packet rx delivered, chained in place through as_mut_slice: the
+    // batch no longer vouches for its packets, and tx still sends one segment.
+    got.clear();
+    let mut batch = PacketBatch::new();
+    batch.push(packet_with(&pool, b"one")).expect("room");
+    assert_eq!(tx.tx_burst(&mut batch), 1);
+    assert_eq!(rx.rx_burst(&mut batch, MAX_BURST), 1);
+    batch.as_mut_slice()[0].chain(packet_with(&pool, b" two")).expect("chain");
+    // Bytes edited in place through for_each_data_mut keep the packet's shape.
+    batch.for_each_data_mut(0, |d| d[0] = b'O');
+    assert_eq!(tx.tx_burst(&mut batch), 1);
+    assert_eq!(rx.rx_burst(&mut got, MAX_BURST), 1);
+    assert_eq!((got.as_slice()[0].segment_count(), got.as_slice()[0].to_vec()), (1, b"One two".to_vec()));
+    drop((got, rx, tx, port));
+    assert!(pool.is_full(), "{} mbuf(s) leaked", pool.in_use());
+}
+
+#[test]
+fn a_port_refuses_an_mtu_that_does_not_fit_one_mbuf() {
+    // Rx must hand over single segments (zcnet requests no scatter, and tx
+    // trusts that): a frame that cannot fit one mbuf of a queue's pool is
+    // refused when the port opens, naming the pool.
+    let eal = eal(&["net_null0"]);
+    let config = MempoolConfig { mbufs: 127, cache: 0, data_room: 1024 };
+    let small = Arc::new(Mempool::new("small-room", &config, eal.main_lcore().socket).expect("mempool"));
+    let err = Port::open(&PortConfig { name: "net_null0".into(), ..Default::default() }, &[small]).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::PortCapability { .. }) && text.contains("small-room"), "{text}");
 }
 
 #[test]
@@ -546,4 +633,89 @@ fn launch_runs_on_every_worker_and_join_reports_panics() {
     .join()
     .expect("join after a panic");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_forgotten_launch_keeps_eal_up_while_its_workers_run() {
+    // `mem::forget(Launched)` ends its borrow of the Eal, which can then be
+    // dropped while the workers still run: it must not clean EAL up under them.
+    let eal = Eal::init(&eal_config(&[], "0-1", Hugepages::Auto)).expect("EAL init on lcores 0-1");
+    let socket = eal.main_lcore().socket;
+    let (go, done) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(None)));
+    let launched = {
+        let (go, done) = (go.clone(), done.clone());
+        eal.launch(move |_| {
+            while !go.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            // After the Eal is gone: a pool made and a packet taken from it.
+            let config = MempoolConfig { mbufs: 64, cache: 0, ..Default::default() };
+            let result = Mempool::new("after-eal-drop", &config, socket).and_then(|pool| pool.alloc().map(|p| p.len()));
+            *done.lock().unwrap() = Some(result.map_err(|e| e.to_string()));
+        })
+        .expect("launch")
+    };
+    std::mem::forget(launched);
+    drop(eal);
+    go.store(true, Ordering::Release);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let result = loop {
+        if let Some(result) = done.lock().unwrap().take() {
+            break result;
+        }
+        assert!(Instant::now() < deadline, "the worker did not finish within 20 s");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(result, Ok(0), "the worker could not use EAL after the Eal was dropped");
+}
+
+#[test]
+fn a_full_pool_is_freed_only_on_the_main_lcore_while_no_worker_runs() {
+    // A full pool is only provably idle when no lcore (the only threads with
+    // mempool caches) can be in the middle of a free: a pool dropped
+    // anywhere else is leaked, which keeps its name taken.
+    let eal = Eal::init(&eal_config(&[], "0-1", Hugepages::Auto)).expect("EAL init on lcores 0-1");
+    let socket = eal.main_lcore().socket;
+    let config = MempoolConfig { mbufs: 64, cache: 0, ..Default::default() };
+    let make = |name: &str| Mempool::new(name, &config, socket);
+
+    drop(make("on-main").expect("pool"));
+    let again = make("on-main");
+    assert!(again.is_ok(), "a full pool dropped on the main lcore was not freed: {again:?}");
+    drop(again);
+
+    let pool = make("off-main").expect("pool");
+    std::thread::spawn(move || drop(pool)).join().expect("the dropping thread");
+    assert!(make("off-main").is_err(), "a pool dropped off the main lcore was freed");
+
+    let release = Arc::new(AtomicBool::new(false));
+    let running = Arc::new(AtomicBool::new(false));
+    let launched = {
+        let (release, running) = (release.clone(), running.clone());
+        eal.launch(move |_| {
+            running.store(true, Ordering::Release);
+            while !release.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+        })
+        .expect("launch")
+    };
+    while !running.load(Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    drop(make("worker-running").expect("pool"));
+    assert!(make("worker-running").is_err(), "a pool dropped while a worker runs was freed");
+    release.store(true, Ordering::Release);
+    launched.join().expect("join");
+}
+
+#[test]
+fn pools_use_the_mp_mc_ring_whatever_eal_is_told() {
+    // Mempool is Send + Sync because its driver is thread-safe; EAL's
+    // --mbuf-pool-ops-name must not be able to pick a single-producer one.
+    let mut config = eal_config(&[], "0", Hugepages::Auto);
+    config.extra_args = vec!["--mbuf-pool-ops-name".into(), "ring_sp_sc".into()];
+    let eal = Eal::init(&config).expect("EAL init");
+    let pool = pool(&eal, "ops", 64, 0);
+    assert_eq!(pool.ops_name(), "ring_mp_mc");
 }

@@ -148,19 +148,37 @@ def count_arrived(s):
             return n
         n += 1
 
+# The sniffer's marker frames: an EtherType nobody claims, to a MAC that is
+# not the stack's (the stack drops them uncounted).
+MARK_SRC, MARK_DST, MARK_TYPE = bytes.fromhex("0200000000fd"), bytes.fromhex("0200000000fe"), b"\x88\xb6"
+
 class Sniffer:
     """Every IPv4 TCP/UDP/ICMP and ARP frame seen on zc0, both directions,
     parsed by hand (fast enough for bulk transfers): dicts with src, dst,
-    proto, sport, dport, seq, ack, flags, win, plen, ttl, opts, icmp, arp."""
+    proto, sport, dport, seq, ack, flags, win, plen, ttl, opts, icmp,
+    icmp_id, arp.
+
+    The frames are parsed by a thread, which may lag behind what has already
+    reached zc0 (a reply the kernel has delivered may not be in `frames`
+    yet). `mark` and `since` first `sync`: they see every frame that reached
+    zc0 before they were called, and none of them after a mark."""
     def __init__(self):
         self.frames, self.lock = [], threading.Lock()
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+        # Room for bulk transfers while the thread parses (root may exceed
+        # rmem_max); frames that overflow it are lost to the sniffer.
+        SO_RCVBUFFORCE = 33
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
         self.sock.bind(("zc0", 0))
         self.sock.settimeout(0.05)
+        # Another socket: a packet socket does not see its own frames.
+        self.marker = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        self.marker.bind(("zc0", 0))
+        self.marks_sent = self.marks_seen = 0
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        time.sleep(0.05)
+        self.sync()
 
     def _run(self):
         while self.running:
@@ -170,10 +188,32 @@ class Sniffer:
                 continue
             except OSError:
                 return
+            if f[6:12] == MARK_SRC and f[12:14] == MARK_TYPE:
+                with self.lock:
+                    self.marks_seen = max(self.marks_seen, int.from_bytes(f[14:18], "big"))
+                continue
             p = self._parse(f)
             if p:
                 with self.lock:
                     self.frames.append(p)
+
+    def sync(self, limit=10):
+        """Waits until every frame that reached zc0 before this call is in
+        `frames`: sends a marker frame behind them (a packet socket receives
+        in order) and waits for the thread to see it — or a later one, sent
+        again every 0.1 s in case a full socket buffer dropped it."""
+        first = self.marks_sent + 1
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            self.marks_sent += 1
+            self.marker.send(MARK_DST + MARK_SRC + MARK_TYPE + self.marks_sent.to_bytes(4, "big") + bytes(42))
+            again = time.time() + 0.1
+            while time.time() < again:
+                with self.lock:
+                    if self.marks_seen >= first:
+                        return
+                time.sleep(0.001)
+        sys.exit(f"the sniffer saw none of its marker frames {first}..{self.marks_sent} within {limit} s")
 
     @staticmethod
     def _parse(f):
@@ -200,13 +240,17 @@ class Sniffer:
             p.update(sport=int.from_bytes(l4[0:2], "big"), dport=int.from_bytes(l4[2:4], "big"), plen=len(l4) - 8)
         elif p["proto"] == 1 and len(l4) >= 2:
             p.update(icmp=(l4[0], l4[1]))
+            if len(l4) >= 8:
+                p.update(icmp_id=int.from_bytes(l4[4:6], "big"))
         return p
 
     def mark(self):
+        self.sync()
         with self.lock:
             return len(self.frames)
 
     def since(self, mark=0, **want):
+        self.sync()
         with self.lock:
             frames = self.frames[mark:]
         return [p for p in frames if all(p.get(k) == v for k, v in want.items())]
@@ -215,6 +259,7 @@ class Sniffer:
         self.running = False
         self.thread.join(1)
         self.sock.close()
+        self.marker.close()
 
 def tcp_opts(raw):
     """(kind, value) pairs of a TCP options field: MSS as an int, WS as its shift."""
@@ -493,7 +538,7 @@ for name, frame in frames:
         send(frame)
     print(f"sent 4: {name}")
 settle(0.5)
-answered = sn.since(mark, src=HOST, proto=6, dport=40131) + [p for p in sn.since(mark, src=HOST, proto=1)]
+answered = sn.since(mark, src=HOST, proto=6, dport=40131) + sn.since(mark, src=HOST, proto=1)
 print(f"answers to bad checksums {len(answered)}")
 print(f"echoes of bad datagrams {count_arrived(quiet)}")
 print(f"bad frames {4 * len(frames)}")
@@ -592,7 +637,7 @@ for _ in range(5):
     send(ether() / ip(options=opts) / UDP(sport=40150, dport=7) / b"udp with options")
 settle(0.5)
 synack = [p for p in sn.since(mark, src=HOST, proto=6, dport=40151) if p["flags"] & 0x12 == 0x12]
-reply = [p for p in sn.since(mark, src=HOST, proto=1) if p.get("icmp") == (0, 0)]
+reply = sn.since(mark, src=HOST, proto=1, icmp=(0, 0), icmp_id=4243)
 print(f"syn with ip options answered {len(synack)}")
 print(f"ping with ip options answered {len(reply)}")
 print(f"udp with ip options echoed {count_arrived(quiet)}")
@@ -641,7 +686,7 @@ send(ether() / ip(id=7003, proto=6, frag=1) / syn[8:])
 send(*fragment(ether() / ip(id=7004) / ICMP(id=4244) / (b"P" * 2000), fragsize=800))
 send(ether() / ip(id=7005, proto=17, frag=8189) / (b"X" * 64))
 settle(0.7)
-answered = sn.since(mark, src=HOST, proto=6, dport=40161) + [p for p in sn.since(mark, src=HOST, proto=1) if p.get("icmp") == (0, 0)]
+answered = sn.since(mark, src=HOST, proto=6, dport=40161) + sn.since(mark, src=HOST, proto=1, icmp=(0, 0), icmp_id=4244)
 print(f"answers to fragments {len(answered)}")
 print(f"echoes of fragmented datagrams {count_arrived(quiet)}")
 must_tcp_echo("after")

@@ -10,7 +10,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 const NEVER: u8 = 0;
 const STARTING: u8 = 1;
@@ -44,8 +44,9 @@ pub struct Lcore {
 /// The initialised EAL. Exactly one can exist per process, ever.
 ///
 /// Dropping it calls `rte_eal_cleanup` — but only once every mempool has
-/// been freed; otherwise cleanup is skipped (with a warning), because a
-/// live packet would point into freed memory.
+/// been freed and no worker lcore is inside a launched closure (its
+/// [`Launched`] was forgotten); otherwise cleanup is skipped (with a
+/// warning), because a live packet or a running worker would use freed memory.
 ///
 /// `Eal` stays on the thread that created it:
 /// ```compile_fail
@@ -250,6 +251,7 @@ impl Eal {
         let mut launched =
             Launched { eal: self, job: job.clone(), running: Vec::new(), inline: self.workers.is_empty() };
         for lcore in &self.workers {
+            BUSY.start(lcore.id);
             let arg = Box::into_raw(Box::new((job.clone(), *lcore)));
             // SAFETY: `trampoline` takes back ownership of `arg` exactly once;
             // if the launch fails, the box is reclaimed here instead.
@@ -257,6 +259,7 @@ impl Eal {
             if ret != 0 {
                 // SAFETY: the launch failed, so the trampoline never ran.
                 drop(unsafe { Box::from_raw(arg) });
+                BUSY.finish(lcore.id);
                 crate::signal::request_stop();
                 launched.wait();
                 return Err(Error::dpdk("rte_eal_remote_launch", ret));
@@ -274,14 +277,30 @@ impl Drop for Eal {
             eprintln!("zcnet: {live} mempool(s) still hold packets; skipping rte_eal_cleanup");
             return;
         }
+        // A forgotten `Launched` leaves its workers running, and nothing
+        // borrows the Eal any more to stop this drop: EAL stays up for them.
+        let busy = BUSY.lcores();
+        if !busy.is_empty() {
+            eprintln!(
+                "zcnet: lcore(s) {busy:?} still run a launched closure (its Launched was forgotten); skipping rte_eal_cleanup"
+            );
+            return;
+        }
+        for lcore in &self.workers {
+            // SAFETY: no worker is inside a closure (checked above; no launch
+            // can start, `self` is borrowed mutably): this returns at once,
+            // or after the few instructions between a trampoline's `finish`
+            // and its return to EAL's loop.
+            unsafe { dpdk_sys::rte_eal_wait_lcore(lcore.id) };
+        }
         // EAL leaves its (empty) runtime directory behind; note it first.
         // SAFETY: returns a pointer to a static NUL-terminated path.
         let runtime_dir = unsafe {
             let p = dpdk_sys::rte_eal_get_runtime_dir();
             (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
         };
-        // SAFETY: every launched closure was joined (`Launched` borrows the
-        // Eal, so it is gone) and every mempool has been freed.
+        // SAFETY: every worker has returned from its launched closure and is
+        // back in EAL's loop (above), and every mempool has been freed.
         unsafe { dpdk_sys::rte_eal_cleanup() };
         STATE.store(CLEANED, Ordering::Release);
         if let Some(dir) = runtime_dir {
@@ -316,16 +335,73 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "(non-string panic)".into())
 }
 
+/// Which worker lcores are inside a launched closure. `launch` marks an
+/// lcore busy before it starts; the lcore itself clears the mark once the
+/// closure has returned and it has let go of the job. The main lcore blocks
+/// on the condvar — a futex wait, which no signal cuts short or stretches
+/// (net_tap raises one per received packet) — instead of sleep-polling
+/// EAL's lcore state with relative sleeps.
+struct Busy {
+    lcores: Mutex<Vec<u32>>,
+    finished: Condvar,
+}
+
+/// The worker lcores of this process's one EAL that run a closure now.
+static BUSY: Busy = Busy { lcores: Mutex::new(Vec::new()), finished: Condvar::new() };
+
+impl Busy {
+    fn lock(&self) -> MutexGuard<'_, Vec<u32>> {
+        self.lcores.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn start(&self, id: u32) {
+        self.lock().push(id);
+    }
+
+    fn finish(&self, id: u32) {
+        self.lock().retain(|&l| l != id);
+        self.finished.notify_all();
+    }
+
+    /// Blocks until lcore `id` is not inside a closure.
+    fn wait(&self, id: u32) {
+        let mut lcores = self.lock();
+        while lcores.contains(&id) {
+            lcores = self.finished.wait(lcores).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The lcores inside a closure now.
+    fn lcores(&self) -> Vec<u32> {
+        self.lock().clone()
+    }
+}
+
+/// True if the calling thread is EAL's main lcore and no worker lcore runs
+/// a launched closure: then no other thread with a mempool cache (only
+/// lcores have one) can be freeing mbufs, and no launch can start.
+pub(crate) fn only_main_lcore_runs() -> bool {
+    // SAFETY: both only read EAL's lcore state (a thread-local id and a
+    // global set at init); callers hold a Mempool, so EAL is up.
+    let on_main = unsafe { dpdk_sys::zc_lcore_id() == dpdk_sys::rte_get_main_lcore() };
+    on_main && BUSY.lcores().is_empty()
+}
+
 extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` came from Box::into_raw in `Eal::launch` and is taken
     // back exactly once, here.
     let (job, lcore) = *unsafe { Box::from_raw(arg as *mut (Arc<Job>, Lcore)) };
     job.run(lcore);
+    // Let go of the job (and what its closure holds) before saying so.
+    drop(job);
+    BUSY.finish(lcore.id);
     0
 }
 
 /// Closures running on the worker lcores. Dropping it without `join` asks
-/// the workers to stop and waits for them.
+/// the workers to stop and waits for them. Forgetting it (`mem::forget`)
+/// leaves them running: the [`Eal`] then skips `rte_eal_cleanup` when it is
+/// dropped, so they never run on a cleaned-up EAL.
 #[must_use = "dropping Launched stops the workers"]
 pub struct Launched<'eal> {
     eal: &'eal Eal,
@@ -347,14 +423,10 @@ pub struct WorkerPanic {
 impl Launched<'_> {
     fn wait(&mut self) {
         for id in self.running.drain(..) {
-            // rte_eal_wait_lcore spins; sleep-poll first so a waiting main
-            // lcore gives its CPU to the workers (it may share one with them).
-            // SAFETY: `id` is a launched worker lcore; reading its state is
-            // what rte_eal_wait_lcore does too.
-            while unsafe { dpdk_sys::rte_eal_get_lcore_state(id) } == dpdk_sys::RUNNING {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            // SAFETY: `id` is a worker that was launched and not yet waited for.
+            BUSY.wait(id);
+            // SAFETY: `id` is a worker that was launched and has returned
+            // from its closure, so this only waits for it to be back in
+            // EAL's loop (a few instructions: it does not spin for long).
             unsafe { dpdk_sys::rte_eal_wait_lcore(id) };
         }
     }

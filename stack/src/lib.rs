@@ -13,6 +13,9 @@
 //! - [`run`] brings it all up: EAL, a pool and a queue pair per worker
 //!   lcore, and on each a stack and an executor running the service.
 #![warn(missing_docs)]
+// Every unsafe block (and every unsafe operation inside an unsafe fn) says
+// why it is sound: see docs/ARCHITECTURE.md, "Safety invariants".
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 #[cfg(feature = "cli")]
 pub mod cli;

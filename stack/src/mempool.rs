@@ -4,28 +4,48 @@
 //! The lifetime rule: a pool outlives every packet taken from it. Packets
 //! carry no lifetime (they must cross `await` points and, if the user wants,
 //! threads), so the rule is enforced at the pool's end instead: dropping a
-//! `Mempool` frees its memory only if every mbuf is back. Otherwise the pool
-//! is deliberately leaked — still valid for the stragglers — and EAL cleanup
-//! is skipped, so no packet can ever point into freed memory.
+//! `Mempool` frees its memory only if every mbuf is back and no other thread
+//! can still be putting one back. Otherwise the pool is deliberately leaked —
+//! still valid for the stragglers — and EAL cleanup is skipped, so no packet
+//! can ever point into freed memory.
+//!
+//! "Every mbuf is back" is only a proof when nothing frees into the pool at
+//! the same time: DPDK counts the ring plus every lcore's cache without a
+//! lock, so an lcore flushing its cache is counted twice for a moment, and a
+//! thread in the middle of a free still writes to the pool afterwards. Only
+//! EAL lcores have caches; any other thread puts straight into the ring, and
+//! the store that makes an mbuf count is that put's last. So a pool is freed
+//! only when dropped on the main lcore while no worker lcore runs a launched
+//! closure (see `Eal::launch`): then no thread with a cache can be freeing.
+//!
+//! Pools always use DPDK's multi-producer, multi-consumer ring
+//! (`ring_mp_mc`), whatever EAL's `--mbuf-pool-ops-name` says: that is what
+//! makes sharing a pool between threads sound.
 
 use crate::config::MempoolConfig;
-use crate::eal::{is_running, LIVE_POOLS};
-use crate::error::{Error, Result};
+use crate::eal::{is_running, only_main_lcore_runs, LIVE_POOLS};
+use crate::error::{rte_errno, rte_strerror, Error, Result};
 use crate::packet::Packet;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
+
+/// The mempool driver every pool uses: a lock-free ring that any number of
+/// threads may put into and take from at once.
+const POOL_OPS: &CStr = c"ring_mp_mc";
 
 /// A pool of mbufs (`rte_pktmbuf_pool_create`).
 pub struct Mempool {
     ptr: NonNull<dpdk_sys::rte_mempool>,
     name: String,
     capacity: u32,
+    data_room: u16,
 }
 
-// SAFETY: zcnet creates pools with DPDK's default ops (a multi-producer,
-// multi-consumer ring), whose get and put are thread-safe; the per-lcore
-// caches are indexed by the calling thread's lcore id, so two threads never
-// share one. The handle itself is an immutable pointer.
+// SAFETY: every pool is created with the `ring_mp_mc` ops (POOL_OPS, named
+// explicitly, so EAL arguments cannot choose others), whose get and put are
+// thread-safe; the per-lcore caches are indexed by the calling thread's lcore
+// id, so two threads never share one. The handle itself is an immutable
+// pointer. Freeing is the exception, see the module docs and `Drop`.
 unsafe impl Send for Mempool {}
 // SAFETY: as above: every method takes `&self` and is thread-safe in DPDK.
 unsafe impl Sync for Mempool {}
@@ -41,8 +61,9 @@ impl std::fmt::Debug for Mempool {
 }
 
 impl Mempool {
-    /// Creates a pool of `config.mbufs` mbufs on NUMA `socket`. EAL must be
-    /// running. Names must be unique in the process.
+    /// Creates a pool of `config.mbufs` mbufs on NUMA `socket`, backed by
+    /// DPDK's `ring_mp_mc` driver. EAL must be running. Names must be unique
+    /// in the process (a leaked pool keeps its name).
     pub fn new(name: &str, config: &MempoolConfig, socket: u32) -> Result<Mempool> {
         if !is_running() {
             return Err(Error::Dpdk { call: "rte_pktmbuf_pool_create", reason: "EAL is not initialised".into() });
@@ -51,25 +72,42 @@ impl Mempool {
             call: "rte_pktmbuf_pool_create",
             reason: "pool name contains a NUL byte".into(),
         })?;
-        // SAFETY: EAL is running; the name is a valid C string that DPDK copies.
+        // SAFETY: EAL is running; the name and ops name are valid C strings
+        // that DPDK copies.
         let ptr = unsafe {
-            dpdk_sys::rte_pktmbuf_pool_create(
+            dpdk_sys::rte_pktmbuf_pool_create_by_ops(
                 cname.as_ptr(),
                 config.mbufs,
                 config.cache,
                 0,
                 config.data_room,
                 socket as i32,
+                POOL_OPS.as_ptr(),
             )
         };
-        let ptr = NonNull::new(ptr).ok_or_else(|| Error::dpdk("rte_pktmbuf_pool_create", 0))?;
+        let ptr = NonNull::new(ptr).ok_or_else(|| Error::Dpdk {
+            call: "rte_pktmbuf_pool_create_by_ops",
+            reason: format!("pool {name:?}: {}", rte_strerror(rte_errno())),
+        })?;
         LIVE_POOLS.lock().unwrap_or_else(|e| e.into_inner()).push(ptr.as_ptr() as usize);
-        Ok(Mempool { ptr, name: name.to_string(), capacity: config.mbufs })
+        Ok(Mempool { ptr, name: name.to_string(), capacity: config.mbufs, data_room: config.data_room })
     }
 
     /// The pool's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The name of the mempool driver behind the pool: always `ring_mp_mc`.
+    pub fn ops_name(&self) -> String {
+        // SAFETY: the pool is valid; the shim returns the static name of its
+        // registered ops (a NUL-terminated array inside DPDK's ops table).
+        unsafe { CStr::from_ptr(dpdk_sys::zc_mempool_ops_name(self.ptr.as_ptr())) }.to_string_lossy().into_owned()
+    }
+
+    /// Bytes of data room in each mbuf, headroom included.
+    pub fn data_room(&self) -> usize {
+        self.data_room as usize
     }
 
     /// Number of mbufs in the pool, in use or not.
@@ -116,6 +154,15 @@ impl Mempool {
 
 impl Drop for Mempool {
     fn drop(&mut self) {
+        // Checked first: `is_full` proves nothing while a cache can be
+        // flushing (see the module docs).
+        if !only_main_lcore_runs() {
+            eprintln!(
+                "zcnet: mempool {} dropped off the main lcore or while workers run, where a free may be in flight; leaking it",
+                self.name
+            );
+            return;
+        }
         if !self.is_full() {
             eprintln!(
                 "zcnet: mempool {} dropped with {} packet(s) still out; leaking it so they stay valid",
@@ -124,8 +171,12 @@ impl Drop for Mempool {
             );
             return;
         }
-        // SAFETY: every mbuf is back in the pool, so no Packet refers to it,
-        // and no port queue uses it (ports hold an Arc to their pools).
+        // Pairs with the ring's release store of the last put: what that
+        // thread wrote to the pool is done before the pool is freed.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: every mbuf is back in the pool and no thread can be inside a
+        // put (above), so no Packet refers to it; no port queue uses it
+        // (ports hold an Arc to their pools).
         unsafe { dpdk_sys::rte_mempool_free(self.ptr.as_ptr()) };
         let mut live = LIVE_POOLS.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|&p| p != self.ptr.as_ptr() as usize);

@@ -4,7 +4,11 @@
 //! Ownership is the whole safety story: an mbuf belongs to exactly one
 //! `Packet`; dropping the packet frees it to its pool; handing it to a tx
 //! queue moves it to the driver. There is no `Clone` and no refcount
-//! sharing, so neither a leak nor a double free can be written in safe code.
+//! sharing, so safe code cannot free an mbuf twice, or read or write one
+//! after it was freed. It can leak one, as it can leak any Rust value
+//! (`mem::forget`, [`Packet::into_raw`], a reference cycle): that is safe —
+//! the mbuf stays allocated, its pool is then never freed (see `Mempool`)
+//! and EAL cleanup is skipped — but the mbuf is lost to the pool.
 //!
 //! `Packet` is `Send` (and `Sync`): a handle can cross cores with no copy.
 //! That is sound because the packet owns its mbuf exclusively (refcnt 1,
@@ -327,6 +331,34 @@ impl Packet {
         self.m().port
     }
 
+    /// The pool the (first) mbuf belongs to.
+    #[inline(always)]
+    pub(crate) fn pool_ptr(&self) -> *mut dpdk_sys::rte_mempool {
+        self.m().pool
+    }
+
+    /// The mbuf's reference count: 1 for every packet (see `from_raw`).
+    #[inline(always)]
+    pub(crate) fn refcnt(&self) -> u16 {
+        self.m().refcnt
+    }
+
+    /// Takes `from`'s offload flags and header lengths (what a tx queue
+    /// reads for checksum offload), for a copy of it.
+    pub(crate) fn copy_tx_offload_from(&mut self, from: &Packet) {
+        let (flags, lengths) = {
+            let m = from.m();
+            // SAFETY: tx_offload is a plain 64-bit integer member of the union.
+            (m.ol_flags, unsafe { m.__bindgen_anon_3.tx_offload })
+        };
+        // SAFETY: exclusive access to this packet's mbuf header.
+        unsafe {
+            let m = self.mbuf.as_mut();
+            m.ol_flags = flags;
+            m.__bindgen_anon_3.tx_offload = lengths;
+        }
+    }
+
     /// Sets the offload flags and header lengths a tx queue needs for
     /// checksum offload (`l2_len`, `l3_len` in bytes).
     pub(crate) fn set_tx_offload(&mut self, flags: u64, l2_len: u8, l3_len: u16) {
@@ -373,11 +405,22 @@ impl<'a> Iterator for Segments<'a> {
 /// Up to [`MAX_BURST`] packets in a fixed array: what rx fills and tx drains,
 /// with no heap allocation per burst. Packets still in the batch when it is
 /// dropped are freed.
+///
+/// A batch knows whether it may hold a chained packet, so that a tx queue
+/// checks its packets one by one only then (see [`TxQueue`](crate::TxQueue)):
+/// what rx delivers is one segment each (zcnet requests no scatter, and
+/// `Port::open` refuses an MTU that does not fit one mbuf); a chained
+/// [`push`](PacketBatch::push) or [`as_mut_slice`](PacketBatch::as_mut_slice)
+/// (a `&mut Packet` can be chained) makes it ask, until the batch is empty.
+/// [`for_each_data_mut`](PacketBatch::for_each_data_mut) edits bytes in
+/// place without that.
 pub struct PacketBatch {
     // Invariant: slots head..len are initialised and owned by the batch.
     slots: [MaybeUninit<Packet>; MAX_BURST],
     head: usize,
     len: usize,
+    // False only if every packet in head..len is a single segment.
+    maybe_chained: bool,
 }
 
 impl Default for PacketBatch {
@@ -395,7 +438,7 @@ impl std::fmt::Debug for PacketBatch {
 impl PacketBatch {
     /// An empty batch.
     pub const fn new() -> Self {
-        PacketBatch { slots: [const { MaybeUninit::uninit() }; MAX_BURST], head: 0, len: 0 }
+        PacketBatch { slots: [const { MaybeUninit::uninit() }; MAX_BURST], head: 0, len: 0, maybe_chained: false }
     }
 
     /// Packets in the batch.
@@ -425,6 +468,7 @@ impl PacketBatch {
                 return Err(packet);
             }
         }
+        self.maybe_chained |= packet.segment_count() != 1;
         self.slots[self.len].write(packet);
         self.len += 1;
         Ok(())
@@ -441,18 +485,58 @@ impl PacketBatch {
         let p = unsafe { self.slots[self.head].assume_init_read() };
         self.head += 1;
         if self.head == self.len {
-            self.head = 0;
-            self.len = 0;
+            self.emptied();
         }
         Some(p)
     }
 
-    /// The packets, in order, for in-place work.
+    /// The packets, in order, for in-place work. A tx queue then checks
+    /// them one by one (a `&mut Packet` can be chained): for byte edits,
+    /// [`PacketBatch::for_each_data_mut`] spares it that.
     #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [Packet] {
+        self.maybe_chained = true;
+        self.packets_mut()
+    }
+
+    /// Runs `f` on every packet's bytes (its first segment), in order, for
+    /// edits in place that keep the packet's shape, hinting the CPU to fetch
+    /// each packet's data `ahead` packets in advance (as DPDK's forwarding
+    /// loops do). Unlike [`PacketBatch::as_mut_slice`], it lets a tx queue
+    /// still skip checking the packets (see the type's docs).
+    #[inline]
+    pub fn for_each_data_mut(&mut self, ahead: usize, mut f: impl FnMut(&mut [u8])) {
+        let pkts = self.packets_mut();
+        for p in pkts.iter().take(ahead) {
+            p.prefetch();
+        }
+        for i in 0..pkts.len() {
+            if let Some(p) = pkts.get(i + ahead) {
+                p.prefetch();
+            }
+            f(pkts[i].data_mut());
+        }
+    }
+
+    /// The packets, mutably, without telling the batch (crate use only:
+    /// nothing here changes a packet's segments).
+    #[inline]
+    fn packets_mut(&mut self) -> &mut [Packet] {
         // SAFETY: slots head..len are initialised; MaybeUninit<Packet> has
         // Packet's layout.
         unsafe { std::slice::from_raw_parts_mut(self.slots.as_mut_ptr().add(self.head) as *mut Packet, self.len()) }
+    }
+
+    /// Whether a packet in the batch may be chained (see the type's docs).
+    #[inline]
+    pub(crate) fn may_hold_chains(&self) -> bool {
+        self.maybe_chained
+    }
+
+    fn emptied(&mut self) {
+        self.head = 0;
+        self.len = 0;
+        self.maybe_chained = false;
     }
 
     /// The packets, in order.
@@ -473,8 +557,7 @@ impl PacketBatch {
                 dpdk_sys::zc_pktmbuf_free_bulk(self.slots.as_mut_ptr().add(self.head) as *mut *mut rte_mbuf, n as u32)
             };
         }
-        self.head = 0;
-        self.len = 0;
+        self.emptied();
     }
 
     fn compact(&mut self) {
@@ -500,10 +583,12 @@ impl PacketBatch {
         (unsafe { self.slots.as_mut_ptr().add(self.len) as *mut *mut rte_mbuf }, n)
     }
 
-    /// Records that `n` slots after the last packet were filled with owned mbufs.
+    /// Records that `n` slots after the last packet were filled with owned
+    /// mbufs, each a single segment.
     ///
     /// # Safety
-    /// The `n` slots returned by `spare_raw` must now hold valid, owned mbufs.
+    /// The `n` slots returned by `spare_raw` must now hold valid, owned,
+    /// single-segment mbufs (what an rx queue of a zcnet port delivers).
     #[inline]
     pub(crate) unsafe fn filled(&mut self, n: usize) {
         self.len += n;
@@ -524,8 +609,7 @@ impl PacketBatch {
     pub(crate) unsafe fn consumed(&mut self, n: usize) {
         self.head += n;
         if self.head == self.len {
-            self.head = 0;
-            self.len = 0;
+            self.emptied();
         }
     }
 }

@@ -3,6 +3,17 @@
 //! each worker core then claims its own [`RxQueue`] and [`TxQueue`], which are
 //! `!Send` and exclusive, so two cores can never use one queue.
 //!
+//! DPDK does not synchronise control calls with bursts, so those that change
+//! the device's state ([`Port::stop`], [`Port::start`], [`Port::set_link`],
+//! [`Port::set_promiscuous`]) take `&mut Port`: reachable through
+//! `Arc::get_mut` only when no queue (each holds an `Arc<Port>`) is claimed.
+//!
+//! ```compile_fail
+//! fn stop(port: &std::sync::Arc<zcnet_stack::Port>) {
+//!     port.stop(); // a queue may be inside a burst on another core
+//! }
+//! ```
+//!
 //! ```compile_fail
 //! fn assert_send<T: Send>() {}
 //! assert_send::<zcnet_stack::RxQueue>();
@@ -15,7 +26,7 @@
 use crate::config::{parse_mac, PortConfig};
 use crate::error::{Error, Result};
 use crate::mempool::Mempool;
-use crate::packet::PacketBatch;
+use crate::packet::{Packet, PacketBatch};
 use std::ffi::{CStr, CString};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -86,8 +97,11 @@ pub struct Port {
     offloads: Offloads,
     rx_claimed: Box<[AtomicBool]>,
     tx_claimed: Box<[AtomicBool]>,
-    // The rx queues take mbufs from these pools: keep them alive while the port is.
-    _pools: Vec<Arc<Mempool>>,
+    /// The tx queues run with `RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE`.
+    fast_free: bool,
+    // Queue `i` receives into `pools[i]` (and a tx queue copies what it
+    // cannot send as it is into it): keep them alive while the port is.
+    pools: Vec<Arc<Mempool>>,
     // An in-memory wire's rings; dropped (freed) after the port is closed.
     _rings: Rings,
 }
@@ -228,8 +242,11 @@ impl Port {
         if offloads.tx_l4_checksum {
             conf.txmode.offloads |= tx_l4;
         }
-        // Every mbuf a queue sends comes from one pool with refcnt 1.
-        if info.tx_offload_capa & TX_OFFLOAD_MBUF_FAST_FREE != 0 {
+        // The driver may then put sent mbufs straight back into one pool:
+        // TxQueue makes sure every mbuf it hands over is of its own pool with
+        // refcnt 1 (see `TxQueue::make_sendable`).
+        let fast_free = info.tx_offload_capa & TX_OFFLOAD_MBUF_FAST_FREE != 0;
+        if fast_free {
             conf.txmode.offloads |= TX_OFFLOAD_MBUF_FAST_FREE;
         }
         // SAFETY: valid port id; conf outlives the call.
@@ -249,7 +266,7 @@ impl Port {
             let mut txconf = info.default_txconf;
             txconf.offloads = conf.txmode.offloads;
             // SAFETY: the port is configured with `queues` queues; the pool
-            // outlives the port (held in `_pools`).
+            // outlives the port (held in `pools`).
             unsafe {
                 check(
                     "rte_eth_rx_queue_setup",
@@ -279,6 +296,20 @@ impl Port {
                 mtu = cur;
             }
         }
+        // A frame must fit one mbuf: zcnet requests no rx scatter, so rx
+        // hands over single segments (which PacketBatch and TxQueue rely on);
+        // some drivers would scatter by themselves for a larger MTU.
+        let headroom = dpdk_sys::RTE_PKTMBUF_HEADROOM as usize;
+        if let Some(pool) = pools.iter().find(|p| mtu as usize + 14 > p.data_room().saturating_sub(headroom)) {
+            return Err(Error::PortCapability {
+                port: name,
+                what: format!(
+                    "MTU {mtu} does not fit one mbuf of pool {} ({} bytes of data room, {headroom} of them headroom): raise the data room or lower the MTU",
+                    pool.name(),
+                    pool.data_room()
+                ),
+            });
+        }
         if let Some(mac) = &config.mac {
             let mac = parse_mac(mac).map_err(|what| Error::PortCapability { port: name.clone(), what })?;
             let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
@@ -307,7 +338,8 @@ impl Port {
             offloads,
             rx_claimed: claimed(queues),
             tx_claimed: claimed(queues),
-            _pools: pools.to_vec(),
+            fast_free,
+            pools: pools.to_vec(),
             _rings: rings,
         }))
     }
@@ -342,9 +374,10 @@ impl Port {
         self.offloads
     }
 
-    /// Turns promiscuous mode on or off.
-    pub fn set_promiscuous(&self, on: bool) -> Result<()> {
-        // SAFETY: valid port id.
+    /// Turns promiscuous mode on or off. Needs every queue released (see
+    /// the module docs).
+    pub fn set_promiscuous(&mut self, on: bool) -> Result<()> {
+        // SAFETY: valid port id; no queue exists (`&mut self`).
         let ret = unsafe {
             if on {
                 dpdk_sys::rte_eth_promiscuous_enable(self.id)
@@ -414,21 +447,33 @@ impl Port {
     }
 
     /// Stops the port: the NIC stops receiving and sending, and returns the
-    /// mbufs it holds to their pools. Queues stay claimed; `start` resumes.
-    pub fn stop(&self) -> Result<()> {
-        // SAFETY: valid port id; DPDK allows stop while queues exist.
+    /// mbufs it holds to their pools; [`Port::start`] resumes. Needs every
+    /// queue released, so no burst runs meanwhile:
+    ///
+    /// ```no_run
+    /// # fn example(mut port: std::sync::Arc<zcnet_stack::Port>) -> zcnet_stack::Result<()> {
+    /// if let Some(port) = std::sync::Arc::get_mut(&mut port) {
+    ///     port.stop()?;
+    ///     port.start()?;
+    /// } // else: a queue is still claimed somewhere
+    /// # Ok(()) }
+    /// ```
+    pub fn stop(&mut self) -> Result<()> {
+        // SAFETY: valid port id; `&mut self` means no queue exists, so no
+        // burst runs while the device stops.
         check("rte_eth_dev_stop", unsafe { dpdk_sys::rte_eth_dev_stop(self.id) })
     }
 
     /// Starts the port again after [`Port::stop`].
-    pub fn start(&self) -> Result<()> {
-        // SAFETY: valid, configured port.
+    pub fn start(&mut self) -> Result<()> {
+        // SAFETY: valid, configured port; no queue exists (`&mut self`).
         check("rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(self.id) })
     }
 
-    /// Brings the link down or up (where the driver supports it).
-    pub fn set_link(&self, up: bool) -> Result<()> {
-        // SAFETY: valid port id.
+    /// Brings the link down or up (where the driver supports it). Needs
+    /// every queue released (see the module docs).
+    pub fn set_link(&mut self, up: bool) -> Result<()> {
+        // SAFETY: valid port id; no queue exists (`&mut self`).
         let ret = unsafe {
             if up {
                 dpdk_sys::rte_eth_dev_set_link_up(self.id)
@@ -468,7 +513,18 @@ impl Port {
     /// Claims tx queue `queue` for the calling core.
     pub fn tx_queue(self: &Arc<Self>, queue: u16) -> Result<TxQueue> {
         self.claim(queue, "tx", &self.tx_claimed)?;
-        Ok(TxQueue { port: self.clone(), port_id: self.id, queue, refused: 0, _not_send: PhantomData })
+        let pool = self.pools[queue as usize].clone();
+        let fast_free_pool = self.fast_free.then(|| pool.as_ptr());
+        Ok(TxQueue {
+            port: self.clone(),
+            port_id: self.id,
+            queue,
+            refused: 0,
+            unsendable: 0,
+            pool,
+            fast_free_pool,
+            _not_send: PhantomData,
+        })
     }
 }
 
@@ -499,7 +555,9 @@ impl RxQueue {
     pub fn rx_burst(&mut self, batch: &mut PacketBatch, max: usize) -> usize {
         let (ptr, room) = batch.spare_raw(max);
         // SAFETY: `ptr` has room for `room` mbuf pointers; the driver writes
-        // that many at most, each an mbuf it hands over to us.
+        // that many at most, each an mbuf it hands over to us, a single
+        // segment (no scatter is requested and the MTU fits one mbuf: see
+        // `Port::open`).
         unsafe {
             let n = dpdk_sys::zc_eth_rx_burst(self.port_id, self.queue, ptr, room as u16) as usize;
             batch.filled(n);
@@ -544,31 +602,134 @@ impl Drop for RxQueue {
 }
 
 /// A transmit queue, owned by one core.
+///
+/// Every mbuf it hands to the driver is one the device can take as it is:
+/// a single segment (zcnet does not request `RTE_ETH_TX_OFFLOAD_MULTI_SEGS`,
+/// so a driver may read only the first), and, on a queue that runs with
+/// `RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE` (the driver then puts sent mbufs
+/// straight back into one pool), an mbuf of this queue's pool with refcnt 1.
+/// Any other packet — a chain, or on such a queue a packet from another
+/// core's pool — is first copied into one mbuf of this queue's pool (and the
+/// original freed to its own); see [`TxQueue::make_sendable`].
+///
+/// The cost: on a FAST_FREE queue each packet's pool and refcnt are read
+/// (its first cache line, which the driver reads anyway); elsewhere packets
+/// are only looked at when their batch may hold a chain (see [`PacketBatch`]),
+/// so forwarding what rx delivered costs nothing.
 pub struct TxQueue {
     port: Arc<Port>,
     port_id: u16,
     queue: u16,
     refused: u64,
+    unsendable: u64,
+    /// The pool of this queue's core: where unsendable packets are copied.
+    pool: Arc<Mempool>,
+    /// With FAST_FREE, the only pool whose mbufs the driver may be given.
+    fast_free_pool: Option<*mut dpdk_sys::rte_mempool>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl TxQueue {
     /// Hands the batch's packets to the driver, from the front. Packets the
     /// queue refused (it was full) stay in `batch` for the caller to retry or
-    /// drop; nothing is leaked. Returns how many were sent.
+    /// drop; nothing is leaked. A packet the device cannot take as it is is
+    /// copied first (see the type's docs); one that cannot be copied is
+    /// dropped and counted in [`TxQueue::unsendable`]. Returns how many were
+    /// sent.
     #[inline]
     pub fn tx_burst(&mut self, batch: &mut PacketBatch) -> usize {
+        // Checked one by one only when a packet may be unfit: rx fills
+        // batches with single segments (see PacketBatch).
+        if self.fast_free_pool.is_some() || batch.may_hold_chains() {
+            return self.tx_burst_checked(batch);
+        }
         let (ptr, n) = batch.pending_raw();
         if n == 0 {
             return 0;
         }
-        // SAFETY: `ptr` points at `n` owned mbufs; the driver takes ownership
-        // of the first `sent`, and `consumed` removes exactly those.
+        // SAFETY: `ptr` points at `n` owned single-segment mbufs and this
+        // queue does not run with FAST_FREE; the driver takes ownership of
+        // the first `sent`, and `consumed` removes exactly those.
         unsafe {
             let sent = dpdk_sys::zc_eth_tx_burst(self.port_id, self.queue, ptr, n as u16) as usize;
             batch.consumed(sent);
             sent
         }
+    }
+
+    /// `tx_burst` for a batch whose packets must be looked at one by one.
+    #[inline(never)]
+    fn tx_burst_checked(&mut self, batch: &mut PacketBatch) -> usize {
+        let mut sent = 0;
+        loop {
+            let (ptr, n) = batch.pending_raw();
+            if n == 0 {
+                return sent;
+            }
+            let pkts = batch.as_slice();
+            let fit = match self.fast_free_pool {
+                None => pkts.iter().take_while(|p| p.segment_count() == 1).count(),
+                Some(pool) => pkts
+                    .iter()
+                    .take_while(|p| p.segment_count() == 1 && p.refcnt() == 1 && p.pool_ptr() == pool)
+                    .count(),
+            };
+            if fit > 0 {
+                // SAFETY: `ptr` points at `n >= fit` owned mbufs, the first
+                // `fit` of which the device can take; the driver takes
+                // ownership of the first `took`, and `consumed` removes
+                // exactly those.
+                let took = unsafe {
+                    let took = dpdk_sys::zc_eth_tx_burst(self.port_id, self.queue, ptr, fit as u16) as usize;
+                    batch.consumed(took);
+                    took
+                };
+                sent += took;
+                if took < fit || fit == n {
+                    return sent;
+                }
+            }
+            // The head cannot be sent as it is.
+            let head = &mut batch.as_mut_slice()[0];
+            match self.copy_of(head) {
+                Some(copy) => drop(std::mem::replace(head, copy)),
+                None => {
+                    self.unsendable += 1;
+                    drop(batch.pop());
+                }
+            }
+        }
+    }
+
+    /// Whether the device can take `packet` as it is.
+    #[inline(always)]
+    fn can_send(&self, packet: &Packet) -> bool {
+        packet.segment_count() == 1
+            && self.fast_free_pool.is_none_or(|pool| packet.refcnt() == 1 && packet.pool_ptr() == pool)
+    }
+
+    /// One mbuf of this queue's pool holding `packet`'s bytes and transmit
+    /// offload requests, if the pool has one free and the bytes fit in it.
+    fn copy_of(&self, packet: &Packet) -> Option<Packet> {
+        let mut copy = self.pool.try_alloc()?;
+        let mut at = copy.append(packet.len()).ok()?;
+        for segment in packet.segments() {
+            at[..segment.len()].copy_from_slice(segment);
+            at = &mut at[segment.len()..];
+        }
+        copy.copy_tx_offload_from(packet);
+        Some(copy)
+    }
+
+    /// `packet` as this queue can send it: itself, or a copy in one mbuf of
+    /// the queue's pool (see the type's docs; `tx_burst` does this by
+    /// itself). Hands the packet back if it needs a copy and none can be
+    /// made: longer than one mbuf, or no mbuf free in the pool.
+    pub fn make_sendable(&mut self, packet: Packet) -> Result<Packet, Packet> {
+        if self.can_send(&packet) {
+            return Ok(packet);
+        }
+        self.copy_of(&packet).ok_or(packet)
     }
 
     /// Sends what the queue takes and frees the rest, counting them in
@@ -586,6 +747,12 @@ impl TxQueue {
     /// Packets dropped by [`TxQueue::tx_burst_or_drop`] because the queue was full.
     pub fn refused(&self) -> u64 {
         self.refused
+    }
+
+    /// Packets dropped by [`TxQueue::tx_burst`] because the device could not
+    /// take them as they were and no copy could be made.
+    pub fn unsendable(&self) -> u64 {
+        self.unsendable
     }
 
     /// The port this queue belongs to.
@@ -607,11 +774,57 @@ impl Drop for TxQueue {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::config::{EalConfig, Hugepages, MempoolConfig};
+    use crate::Eal;
+
+    #[test]
+    fn a_fast_free_queue_is_only_given_mbufs_of_its_own_pool() {
+        // No virtual device offers MBUF_FAST_FREE, so this puts a net_ring
+        // queue in that mode to check the rule (the only test here that
+        // starts EAL: one per process).
+        let config = EalConfig {
+            vdevs: vec!["net_ring0".into()],
+            lcores: "0".into(),
+            hugepages: Hugepages::Auto,
+            memory_mb: 256,
+            ..Default::default()
+        };
+        let _eal = Eal::init(&config).expect("EAL init");
+        let pool_config = MempoolConfig { mbufs: 255, cache: 0, ..Default::default() };
+        let own = Arc::new(Mempool::new("own", &pool_config, 0).expect("pool"));
+        let other = Arc::new(Mempool::new("other", &pool_config, 0).expect("pool"));
+        let port_config = PortConfig { name: "net_ring0".into(), ..Default::default() };
+        let port = Port::open(&port_config, std::slice::from_ref(&own)).expect("port");
+        let (mut rx, mut tx) = (port.rx_queue(0).expect("rx queue"), port.tx_queue(0).expect("tx queue"));
+        tx.fast_free_pool = Some(own.as_ptr());
+        let with = |pool: &Mempool, bytes: &[u8]| {
+            let mut p = pool.alloc().expect("alloc");
+            p.append(bytes.len()).expect("append").copy_from_slice(bytes);
+            p
+        };
+        let mine = with(&own, b"mine");
+        let mine_at = mine.mbuf_ptr();
+        let mut batch = PacketBatch::new();
+        for p in [mine, with(&other, b"foreign")] {
+            batch.push(p).expect("room");
+        }
+        assert_eq!(tx.tx_burst(&mut batch), 2);
+        assert!(other.is_full(), "a mbuf of another pool was handed to a FAST_FREE queue");
+        let mut got = PacketBatch::new();
+        assert_eq!(rx.rx_burst(&mut got, 8), 2);
+        let (first, second) = (&got.as_slice()[0], &got.as_slice()[1]);
+        assert_eq!((first.mbuf_ptr(), first.data()), (mine_at, &b"mine"[..]), "its own mbuf left as it is");
+        assert_eq!((second.pool_ptr(), second.data()), (own.as_ptr(), &b"foreign"[..]), "the foreign one as a copy");
+        drop((got, rx, tx, port));
+        assert!(own.is_full(), "{} mbuf(s) leaked", own.in_use());
+    }
+
     #[test]
     fn offload_bits_match_dpdk_headers() {
         // The RTE_ETH_*_OFFLOAD_* macros are RTE_BIT64(n); bindgen cannot
         // expand them, so check the few used here by their documented bit.
-        assert_eq!(super::TX_OFFLOAD_MBUF_FAST_FREE, 1 << 16);
+        assert_eq!(TX_OFFLOAD_MBUF_FAST_FREE, 1 << 16);
         assert_eq!(dpdk_sys::RTE_MBUF_F_TX_TCP_CKSUM, 1 << 52);
     }
 }

@@ -6,7 +6,13 @@
 //! fire due timers; run woken tasks (up to a budget, so a busy task cannot
 //! starve the NIC); let smoltcp emit into fresh mbufs and send them in one
 //! burst. When idle it keeps polling (`idle = "busy"`) or sleeps until the
-//! next timer, at most 2 ms (`idle = "backoff"`).
+//! next timer, at most `MAX_IDLE_SLEEP` (2 ms; `idle = "backoff"`).
+//!
+//! Every wait of a core is for an absolute deadline (a futex wait, through
+//! `thread::park_timeout`), never a relative sleep: net_tap raises a signal
+//! per received packet, and a relative `nanosleep` resumed after each one
+//! restarts from a remainder that includes the timer slack, so under
+//! traffic it stretches without bound.
 //!
 //! This is the one place that knows both the runtime and the network
 //! stack; neither of those imports the other's core loop.
@@ -33,6 +39,8 @@ const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
 /// The longest a `backoff` core sleeps before polling the NIC again: the
 /// most latency a packet arriving at an idle core can see.
 const MAX_IDLE_SLEEP: Duration = Duration::from_millis(2);
+/// How long a core waits between two polls during the shutdown grace period.
+const GRACE_POLL: Duration = Duration::from_micros(200);
 
 /// What each core's future is told about where it runs.
 #[derive(Debug, Clone)]
@@ -171,7 +179,7 @@ where
             }
             idle_turns = idle_turns.saturating_add(1);
             if idle_policy == IdlePolicy::Backoff && idle_turns > IDLE_SPINS {
-                let n = (idle_turns - IDLE_SPINS).min(16);
+                let n = (idle_turns - IDLE_SPINS - 1).min(16);
                 idle_sleep(&executor, &net, (MIN_IDLE_SLEEP * (1 << n)).min(MAX_IDLE_SLEEP));
             }
         }
@@ -184,7 +192,9 @@ where
     while !net.all_closed() && Instant::now() < deadline {
         let busy = (net.ingress() > 0) | net.egress();
         if !busy {
-            std::thread::sleep(Duration::from_micros(200));
+            // Absolute deadline (see the module docs); an early return only
+            // means one more turn.
+            std::thread::park_timeout(GRACE_POLL);
         }
     }
     let stats = net.stats().unwrap_or_default();
@@ -194,7 +204,9 @@ where
     stats
 }
 
-/// Sleeps until the next timer (task or smoltcp), at most `max`.
+/// Sleeps until the next timer (task or smoltcp), at most `max`. The park
+/// has an absolute deadline: a signal (net_tap's per-packet one) neither
+/// ends nor stretches it.
 fn idle_sleep(executor: &Executor, net: &NetCore, max: Duration) {
     let now = Instant::now();
     let mut d = max;

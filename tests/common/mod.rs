@@ -24,8 +24,9 @@ pub const PYTHON: &str = "/usr/bin/python3";
 /// The tap interface the app creates (config/tap.toml).
 const TAP: &str = "zc0";
 /// The kernel side's MAC. net_tap gives the kernel interface the port's own
-/// MAC (02:00:c6:12:00:02); the harness changes it so the two ends of the
-/// link differ, as on a real wire.
+/// MAC (02:00:c6:12:00:02) when the app opens and starts the port; the
+/// harness changes it after that, so the two ends of the link differ, as on
+/// a real wire.
 pub const KERNEL_MAC: &str = "02:00:c6:12:00:01";
 /// How long an app may take to create its tap interface and to listen.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -200,6 +201,14 @@ impl Netns {
     /// True if the tap interface exists in the namespace.
     fn has_tap(&self) -> bool {
         self.try_ip(&["link", "show", TAP]).status.success()
+    }
+
+    /// The tap interface's MAC address, if it exists.
+    fn tap_mac(&self) -> Option<String> {
+        let out = self.try_ip(&["-o", "link", "show", TAP]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rest = text.split_once("link/ether ")?.1;
+        rest.split_whitespace().next().map(str::to_string)
     }
 
     /// PIDs of the processes still inside the namespace.
@@ -383,9 +392,9 @@ pub struct App {
 }
 
 impl App {
-    /// Starts `bin --config config/tap.toml args` in `ns`, configures the
-    /// kernel side of `zc0`, and waits until the app says it listens
-    /// ("core N: ... on ...").
+    /// Starts `bin --config config/tap.toml args` in `ns`, waits until the
+    /// app says it listens ("core N: ... on ..."), then configures the
+    /// kernel side of `zc0`.
     pub fn start(ns: &Netns, bin: &str, args: &[&str]) -> App {
         App::start_with_config(ns, bin, &repo_root().join("config/tap.toml"), args)
     }
@@ -394,24 +403,36 @@ impl App {
     /// [`tap_config`]: net_tap on `zc0`, the lcores of config/tap.toml).
     pub fn start_with_config(ns: &Netns, bin: &str, config: &Path, args: &[&str]) -> App {
         let started = Instant::now();
-        let mut app = App::spawn_with_config(ns, bin, config, args);
+        let mut app = App::spawn_process(ns, bin, config, args);
         // Every worker core listens on its own queue: wait for all of them.
         let workers = worker_cores();
         let listening = |l: &str| l.starts_with("core ") && l.contains(" on ");
         app.process.wait_for_lines(START_LIMIT, workers, listening);
+        // Only now: net_tap sets the kernel side's MAC to the port's own when
+        // the app configures the port and again when it starts it (ethdev
+        // restores the MAC on start), both after the interface appears. A
+        // MAC given before that is undone, both ends then share one, and the
+        // kernel drops every frame the stack sends to KERNEL_MAC (the answers
+        // to crafted frames).
+        app.configure_kernel_side(ns, true);
         eprintln!("{}: {workers} core(s) listening after {:?}", app.process.what, started.elapsed());
         app
     }
 
     /// Starts the app and configures the kernel side of `zc0` as soon as
     /// the interface appears, without waiting for the app to listen (for
-    /// client runs, which never do).
+    /// client runs, which never do). The kernel side may end up with the
+    /// stack's MAC (see [`App::start_with_config`]): fine for kernel
+    /// sockets, not for crafted frames from [`KERNEL_MAC`].
     pub fn spawn(ns: &Netns, bin: &str, args: &[&str]) -> App {
-        App::spawn_with_config(ns, bin, &repo_root().join("config/tap.toml"), args)
+        let mut app = App::spawn_process(ns, bin, &repo_root().join("config/tap.toml"), args);
+        app.configure_kernel_side(ns, false);
+        app
     }
 
-    /// [`App::spawn`] with another configuration file (see [`App::start_with_config`]).
-    pub fn spawn_with_config(ns: &Netns, bin: &str, config: &Path, args: &[&str]) -> App {
+    /// Starts `bin --config config args` in `ns` and waits until its tap
+    /// interface exists.
+    fn spawn_process(ns: &Netns, bin: &str, config: &Path, args: &[&str]) -> App {
         let mut cmd = ns.command(bin, &["--config", config.to_str().expect("utf-8 path")]);
         cmd.args(args);
         let name = Path::new(bin).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -439,7 +460,15 @@ impl App {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        let tap_at = started.elapsed();
+        // Shown when a test fails: where the start-up time went.
+        eprintln!("{name} (pid {}): {TAP} after {:?}", process.pid(), started.elapsed());
+        App { process }
+    }
+
+    /// Gives the kernel side of `zc0` its MAC and address and brings it up;
+    /// with `check`, fails unless the MAC stays.
+    fn configure_kernel_side(&mut self, ns: &Netns, check: bool) {
+        let name = self.process.what.clone();
         let kernel_cidr = format!("{KERNEL_IP}/24");
         let steps: [&[&str]; 3] = [
             &["link", "set", TAP, "address", KERNEL_MAC],
@@ -452,18 +481,22 @@ impl App {
                 // A client run may already be over (its tap gone with it):
                 // then its own exit status and output tell the story.
                 let exiting = Instant::now() + Duration::from_secs(3);
-                while process.try_status().is_none() && Instant::now() < exiting {
+                while self.process.try_status().is_none() && Instant::now() < exiting {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                if process.try_status().is_some() {
+                if self.process.try_status().is_some() {
                     break;
                 }
                 assert_success(&out, &format!("ip -n {} {}", ns.name(), step.join(" ")));
             }
         }
-        // Shown when a test fails: where the start-up time went.
-        eprintln!("{name} (pid {}): {TAP} after {tap_at:?}, configured after {:?}", process.pid(), started.elapsed());
-        App { process }
+        if check {
+            assert_eq!(
+                ns.tap_mac().as_deref(),
+                Some(KERNEL_MAC),
+                "{name}: the kernel side of {TAP} did not keep its MAC"
+            );
+        }
     }
 
     /// Waits until `workers` cores say they listen ("core N: ... on ...").

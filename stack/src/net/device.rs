@@ -206,8 +206,12 @@ impl DpdkDevice {
     }
 
     /// Queues a frame the application built for the next flush; hands it
-    /// back if the batch stays full.
+    /// back if the batch stays full, or if the device cannot send it as it
+    /// is and no copy can be made (a chain longer than one mbuf, or a packet
+    /// of another pool on a FAST_FREE queue with this pool empty: see
+    /// [`TxQueue::make_sendable`]).
     pub fn queue_tx(&mut self, packet: Packet) -> Result<(), Packet> {
+        let packet = self.tx.txq.make_sendable(packet)?;
         if !self.tx.has_room() {
             self.tx.stats.drop_tx_full += 1;
             return Err(packet);
