@@ -612,3 +612,18 @@ pub fn assert_clean_exit(status: std::process::ExitStatus, stdout: &str, stderr:
     assert_eq!(status.code(), Some(0), "app exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(!stderr.contains("mbuf(s) out"), "app leaked mbufs:\n{stderr}");
 }
+
+/// Writes `len` random bytes to `path`.
+pub fn random_file(path: &std::path::Path, len: usize) {
+    let mut data = vec![0u8; len];
+    let mut urandom = std::fs::File::open("/dev/urandom").expect("open /dev/urandom");
+    std::io::Read::read_exact(&mut urandom, &mut data).expect("read /dev/urandom");
+    std::fs::write(path, &data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// The SHA-256 of a file, from sha256sum.
+pub fn sha256(path: &Path) -> String {
+    let out = run_bounded(Command::new("sha256sum").arg(path), Duration::from_secs(20));
+    assert_success(&out, "sha256sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}
