@@ -91,6 +91,7 @@ fn main() {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 let _ = stream.set_nodelay(true);
                 let site = site.clone();
+                let site = move |path: &str| site.get(path).cloned();
                 match tls.clone() {
                     None => drop(spawn(hyper_http::serve(stream, site, HyperTimer))),
                     Some(tls) => drop(spawn(async move {
