@@ -13,6 +13,8 @@
 
 #[path = "shared/bench.rs"]
 mod bench;
+#[path = "shared/hyper_http.rs"]
+mod hyper_http;
 #[path = "shared/servers.rs"]
 mod servers;
 #[path = "shared/usage.rs"]
@@ -82,6 +84,10 @@ fn main() {
                     spawn(servers::udp_echo(udp));
                 }
                 spawn(servers::discard_service(any(DISCARD_PORT)));
+                spawn(servers::accept_loop(any(hyper_http::HTTP_PORT), |stream| async move {
+                    let _ = stream.set_nodelay(true);
+                    let _ = hyper_http::serve(stream, hyper_http::hello, zcnet::runtime::HyperTimer).await;
+                }));
                 servers::accept_loop(any(ECHO_PORT), servers::tcp_echo).await;
                 return;
             }
@@ -137,6 +143,7 @@ async fn client(bench: &BenchArgs, server: IpAddr) -> (Tally, Option<f64>) {
                     Scenario::Crr => crr(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
                     Scenario::Udp => udp(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
                     Scenario::UdpZc => udp_zc(SocketAddr::new(server, ECHO_PORT), size, line, t).await,
+                    Scenario::Hyper => hyper_rr(SocketAddr::new(server, hyper_http::HTTP_PORT), line, t).await,
                 }
             })
         })
@@ -310,5 +317,24 @@ async fn udp_zc(addr: SocketAddr, size: usize, line: &StartLine, tally: &RefCell
             Ok(Ok(_)) => {}
             _ => tally.borrow_mut().errors += 1,
         }
+    }
+}
+
+/// GET / over hyper's HTTP/1.1 client, keep-alive, one request in flight.
+async fn hyper_rr(addr: SocketAddr, line: &StartLine, tally: &RefCell<Tally>) {
+    let conn = match connect(addr).await {
+        Some(s) => hyper_http::connect(s).await.ok(),
+        None => None,
+    };
+    let (warm_end, end) = start(line).await;
+    let Some((mut sender, conn)) = conn else {
+        tally.borrow_mut().errors += 1;
+        return;
+    };
+    spawn(conn);
+    let host = addr.to_string();
+    if hyper_http::get_until(&mut sender, &host, (warm_end, end), |d, n| tally.borrow_mut().record(d, n)).await.is_err()
+    {
+        tally.borrow_mut().errors += 1;
     }
 }

@@ -147,6 +147,7 @@ fn page(bench: &str, runs: &Runs, callgrind: Option<&Runs>, sockets: u64, setup:
     Ok(match bench {
         "udp-zc" => udp_zc::page(runs, setup, sockets),
         "http" => http::page(runs, setup),
+        "hyper-tap" => http::hyper_tap_page(runs, setup),
         "fwd" => fwd::page(runs, callgrind, setup),
         "scale" => scale::page(runs, setup),
         other => Pair::named(other).ok_or_else(|| Failure(format!("unknown benchmark `{other}`")))?.page(runs, setup),
@@ -157,6 +158,7 @@ fn ratios(bench: &str, runs: &Runs) -> Vec<(String, f64)> {
     match bench {
         "udp-zc" => udp_zc::ratios(runs),
         "http" => http::ratios(runs),
+        "hyper-tap" => http::hyper_tap_ratios(runs),
         "fwd" => fwd::ratios(runs),
         "scale" => scale::ratios(runs),
         other => Pair::named(other).map(|p| p.ratios(runs)).unwrap_or_default(),

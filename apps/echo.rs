@@ -174,7 +174,7 @@ async fn client(server: SocketAddr, len: usize) -> bool {
     let (read_half, write_half) = stream.into_split();
     let writer = spawn(async move {
         let (r, _) = write_half.write_all(data).await;
-        let _ = write_half.shutdown();
+        let _ = write_half.shutdown().await;
         r
     });
     let mut back = Vec::with_capacity(len + 1);

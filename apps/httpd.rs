@@ -9,20 +9,19 @@
 //!
 //!     ip netns exec NS zcnet-httpd --config config/tap.toml --root ./www
 
+#[path = "shared/site.rs"]
+mod site;
 #[path = "shared/usage.rs"]
 mod usage;
-use bytes::Bytes;
 use clap::Parser;
-use std::collections::HashMap;
+use site::{load_site, Site, SiteArgs};
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 use usage::{config_or_exit, exit_usage};
 use zcnet::cli::CommonArgs;
-use zcnet::net::{TcpListener, TcpStream};
-use zcnet::runtime::{sleep, spawn, timeout};
+use zcnet::net::TcpStream;
+use zcnet::runtime::{spawn, timeout};
 
 /// Largest request head (request line + headers) accepted.
 const MAX_HEAD: usize = 8 * 1024;
@@ -37,62 +36,17 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
-    /// TCP port to listen on.
-    #[arg(long, default_value_t = 80)]
-    port: u16,
-    /// Size in bytes of the fixed body served at `/`.
-    #[arg(long, default_value_t = 13, value_name = "BYTES")]
-    body_size: usize,
-    /// Serve the regular files of this directory (not recursive) as /NAME.
-    #[arg(long, value_name = "DIR")]
-    root: Option<PathBuf>,
-    /// Stop after this many seconds (default: run until Ctrl-C).
-    #[arg(long, value_name = "SECS")]
-    duration: Option<f64>,
-}
-
-/// What the server can send: path -> (content type, body).
-type Site = HashMap<String, (&'static str, Bytes)>;
-
-fn load_site(args: &Args) -> Site {
-    let mut site = Site::new();
-    let body: Vec<u8> = if args.body_size == 13 {
-        b"Hello, zcnet\n".to_vec()
-    } else {
-        (0..args.body_size).map(|i| b'a' + (i % 26) as u8).collect()
-    };
-    site.insert("/".into(), ("text/plain", Bytes::from(body)));
-    if let Some(root) = &args.root {
-        let entries =
-            std::fs::read_dir(root).unwrap_or_else(|e| exit_usage(&format!("--root {}: {e}", root.display())));
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if !path.is_file() {
-                continue;
-            }
-            let data = std::fs::read(&path).unwrap_or_else(|e| exit_usage(&format!("{}: {e}", path.display())));
-            let name = entry.file_name().to_string_lossy().into_owned();
-            site.insert(format!("/{name}"), (content_type(&path), Bytes::from(data)));
-        }
-    }
-    site
-}
-
-fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("html") => "text/html",
-        Some("txt") => "text/plain",
-        Some("json") => "application/json",
-        _ => "application/octet-stream",
-    }
+    #[command(flatten)]
+    site: SiteArgs,
 }
 
 fn main() {
     let args = Args::parse();
     let config = config_or_exit(&args.common);
-    let site = load_site(&args);
-    let (port, duration) = (args.port, args.duration);
+    let site = load_site(&args.site).unwrap_or_else(|e| exit_usage(&e));
+    let (port, site_args) = (args.site.port, std::sync::Arc::new(args.site));
     let report = zcnet::run(&config, move |core| {
+        let site_args = site_args.clone();
         let site = Rc::new(site.clone());
         async move {
             println!(
@@ -102,14 +56,7 @@ fn main() {
                 core.ip,
                 site.len()
             );
-            if let Some(secs) = duration {
-                spawn(async move {
-                    sleep(Duration::from_secs_f64(secs)).await;
-                    zcnet::signal::request_stop();
-                });
-            }
-            let addr = SocketAddr::from(([0, 0, 0, 0], port));
-            let listener = TcpListener::bind(addr).unwrap_or_else(|e| exit_usage(&format!("bind {addr}: {e}")));
+            let listener = site_args.listen().unwrap_or_else(|e| exit_usage(&e));
             loop {
                 if let Ok((stream, _)) = listener.accept().await {
                     spawn(serve(stream, site.clone()));
@@ -242,6 +189,6 @@ async fn error_keep(stream: &TcpStream, status: &str, why: &str, keep_alive: boo
 /// Answers with an error status and closes the connection.
 async fn error(stream: &TcpStream, status: &str, why: &str) {
     let _ = error_keep(stream, status, why, false).await;
-    let _ = stream.shutdown();
-    let _ = stream.flush().await;
+    let _ = stream.shutdown().await;
+    let _ = stream.wait_acked().await;
 }

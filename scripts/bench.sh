@@ -75,6 +75,13 @@ NAME-runs.tsv and the raw runs log NAME-runs.log):
           beside the same wrk against nginx (one worker, same 13-byte body)
           in a second namespace over a veth pair; servers on CPU 1, wrk on
           CPU 0 (taskset). Extra option: --idle busy|backoff.
+  hyper   issue 13: the same hyper HTTP/1.1 server and client code (GET /,
+          13-byte body, keep-alive, one request in flight per connection),
+          32 and 256 connections: zcnet-bench --scenario hyper on the wire
+          against zcnet-tokio-bench --scenario hyper over the loopback
+          (hyper.md); then the cost of hyper on zcnet: wrk -t1 -c32 and -c256
+          against zcnet-httpd and zcnet-hyper behind the same net_tap, as
+          http runs them (hyper-tap.md; root). Options as rr's.
   scale   connection scale (issue 10): rr at 32, 1024, 4096 and 8192
           connections and crr at 32 and 4096, zcnet-bench on the wire against
           zcnet-tokio-bench, alternating; req/s, p50/p99/p99.9, CPU, zcnet's
@@ -83,7 +90,7 @@ NAME-runs.tsv and the raw runs log NAME-runs.log):
           Raises `ulimit -n` to the hard limit (tokio holds both ends: 8192
           connections are 16k descriptors). Every run is bounded in time; a
           run that fails or hangs is listed under the table, never waited for.
-          Options of rr, stream, crr, udp, udp-zc, http and scale:
+          Options of rr, stream, crr, udp, udp-zc, http, hyper and scale:
             --runs N          runs per program and row (default 5)
             --secs S          measured seconds per run, whole seconds (default 5)
   all     fwd, rr, stream, crr, udp, udp-zc and http (fwd with 3 runs of 3 s;
@@ -91,7 +98,7 @@ NAME-runs.tsv and the raw runs log NAME-runs.log):
           target/bench/all.md with the command line, date, machine and commit,
           and all.svg, every zcnet/baseline ratio; prints the total time.
           (scale is not part of it: run it on its own.)
-  smoke   each scenario (rr, stream, crr, udp, udp-zc) of zcnet-bench and
+  smoke   each scenario (rr, stream, crr, udp, udp-zc, hyper) of zcnet-bench and
           zcnet-tokio-bench for 1 s, 4 connections, one run, no quiet check;
           zcnet-bench-report fails it unless every run printed a well-formed
           result line with rate > 0 and errors = 0 (every field present),
@@ -103,8 +110,9 @@ NAME-runs.tsv and the raw runs log NAME-runs.log):
 Environment: QUIET_BUSY_PCT (default 10), QUIET_MAX_WAIT (default 10 s per
 run) and QUIET_BUDGET (default 20 s per invocation) tune the quiet-machine
 check made before every run; TESTPMD overrides the testpmd binary;
-ZCNET_BENCH, TOKIO_BENCH, HTTPD and BENCH_REPORT override the zcnet-bench,
-zcnet-tokio-bench, zcnet-httpd and zcnet-bench-report binaries;
+ZCNET_BENCH, TOKIO_BENCH, HTTPD, HYPER and BENCH_REPORT override the
+zcnet-bench, zcnet-tokio-bench, zcnet-httpd, zcnet-hyper and
+zcnet-bench-report binaries;
 BENCH_OUT_DIR the output directory (default target/bench).
 EOF
 }
@@ -229,6 +237,7 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 ZCNET_BENCH=${ZCNET_BENCH:-$TARGET_DIR/release/zcnet-bench}
 TOKIO_BENCH=${TOKIO_BENCH:-$TARGET_DIR/release/zcnet-tokio-bench}
 HTTPD=${HTTPD:-$TARGET_DIR/release/zcnet-httpd}
+HYPER=${HYPER:-$TARGET_DIR/release/zcnet-hyper}
 BENCH_REPORT=${BENCH_REPORT:-$TARGET_DIR/release/zcnet-bench-report}
 
 # Builds every release binary of the workspace, once per invocation.
@@ -837,7 +846,8 @@ http_stop() {
   return "$rc"
 }
 
-# One run against one server. Args: server(nginx|zcnet) conns secs tag.
+# One run against one server. Args: server(nginx|zcnet|hyper) conns secs tag
+# (zcnet is zcnet-httpd, hyper zcnet-hyper, both behind net_tap).
 # Sets R_STATUS, R_LINE (from wrk's output) and R_CPU (the server's, whole process).
 http_run() {
   local server=$1 conns=$2 secs=$3 tag=$4 dir=$TMP/$4 url pid tpid rc=0 ok=1
@@ -850,10 +860,11 @@ http_run() {
     pid=$CHILD_PID tpid=$TIMEOUT_PID
   else
     url=http://198.18.0.2/
-    local idle_args=()
+    local idle_args=() bin=$HTTPD
+    [ "$server" = hyper ] && bin=$HYPER
     [ -n "$IDLE" ] && idle_args=(--idle "$IDLE")
     spawn "$out" "$time" $((secs + 60)) ip netns exec "$NS_CLIENT" taskset -c "$HTTP_SERVER_CPU" \
-      "$HTTPD" --config "$ROOT/config/tap.toml" --lcores "0@$HTTP_SERVER_CPU,1@$HTTP_SERVER_CPU" \
+      "$bin" --config "$ROOT/config/tap.toml" --lcores "0@$HTTP_SERVER_CPU,1@$HTTP_SERVER_CPU" \
       --file-prefix "zcbench-httpd-$$-$tag" --port 80 "${idle_args[@]+"${idle_args[@]}"}"
     pid=$CHILD_PID tpid=$TIMEOUT_PID
     ZC_APP_PID=$pid ZC_APP_LOG=$out
@@ -879,6 +890,13 @@ http_run() {
 
 cmd_http() {
   parse_app_opts http "$@"
+  http_bench http "nginx zcnet" --nginx-version "$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+}
+
+# wrk -c32 and -c256 against SERVERS (http_run's names), alternating, into
+# NAME's table. Args: name servers report-args...
+http_bench() {
+  local name=$1 servers=$2; shift 2
   local started=$SECONDS
   build_release
   ensure_tmp
@@ -887,23 +905,44 @@ cmd_http() {
   for t in wrk nginx curl taskset; do command -v "$t" >/dev/null || die "$t not found (scripts/setup.sh installs it)"; done
   [ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install time)"
   [ -x "$HTTPD" ] || die "$HTTPD not found"
+  [ -x "$HYPER" ] || die "$HYPER not found"
   http_setup
-  local tsv=$TMP/http-runs.log conns i server idle_args=()
+  local tsv=$TMP/$name-runs.log conns i server idle_args=()
   new_log "$tsv"
   for conns in 32 256; do
     for ((i = 1; i <= RUNS; i++)); do
-      for server in nginx zcnet; do
+      for server in $servers; do
         wait_quiet
-        http_run "$server" "$conns" "$SECS" "http-$conns-$server-$i"
-        log "http -c$conns run $i/$RUNS: $(printf '%-5s' "$server") $(run_summary)"
+        http_run "$server" "$conns" "$SECS" "$name-$conns-$server-$i"
+        log "$name -c$conns run $i/$RUNS: $(printf '%-5s' "$server") $(run_summary)"
         log_run "$tsv" "-c$conns" "$server" "$i"
       done
     done
   done
   http_teardown
   [ -n "$IDLE" ] && idle_args=(--idle "$IDLE")
-  publish http "$tsv" "$started" --server-cpu "$HTTP_SERVER_CPU" --client-cpu "$HTTP_CLIENT_CPU" \
-    --nginx-version "$(nginx -v 2>&1 | sed 's/.*nginx\///')" "${idle_args[@]+"${idle_args[@]}"}"
+  publish "$name" "$tsv" "$started" --server-cpu "$HTTP_SERVER_CPU" --client-cpu "$HTTP_CLIENT_CPU" \
+    "$@" "${idle_args[@]+"${idle_args[@]}"}"
+}
+
+# ----------------------------------------------------------------- hyper --
+# Issue 13: hyper on zcnet against hyper on tokio (the same server and
+# client code, apps/shared/hyper_http.rs), then zcnet-hyper against
+# zcnet-httpd behind one net_tap (what hyper costs on zcnet).
+
+cmd_hyper() {
+  parse_app_opts hyper "$@"
+  local started=$SECONDS
+  app_prepare
+  local tsv=$TMP/hyper-runs.log
+  new_log "$tsv"
+  pair_runs "$tsv" hyper 64 "$RUNS" "$SECS" "" 32 256
+  publish hyper "$tsv" "$started" --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU"
+  if [ "$(id -u)" = 0 ] && command -v wrk >/dev/null; then
+    http_bench hyper-tap "zcnet hyper"
+  else
+    log "hyper: skipping zcnet-hyper vs zcnet-httpd behind net_tap (needs root and wrk)"
+  fi
 }
 
 # ------------------------------------------------------------------- all --
@@ -981,7 +1020,7 @@ cmd_smoke() {
   local scenario kind size tsv=$TMP/smoke-runs.log rc=0 started=$SECONDS
   new_log "$tsv"
   LAST_BUSY=nan
-  for scenario in rr stream crr udp udp-zc; do
+  for scenario in rr stream crr udp udp-zc hyper; do
     size=64
     [ "$scenario" = stream ] && size=65536
     for kind in zcnet tokio; do
@@ -1007,6 +1046,7 @@ main() {
     udp) cmd_udp "$@" ;;
     udp-zc) cmd_udp_zc "$@" ;;
     http) cmd_http "$@" ;;
+    hyper) cmd_hyper "$@" ;;
     scale) cmd_scale "$@" ;;
     all) cmd_all "$@" ;;
     smoke) cmd_smoke "$@" ;;

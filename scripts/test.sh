@@ -83,6 +83,14 @@ cargo fmt --all -- --check
 step "lint: cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "facade: cargo tree -e normal -p zcnet has none of the apps' or the optional features' dependencies"
+# A user's `cargo tree` of zcnet without features: no HTTP parsing,
+# histograms, tokio, futures-io or hyper (the apps and the features pull those).
+if facade_extra=$(cargo tree -e normal -p zcnet --prefix none | grep -E '^(httparse|hdrhistogram|tokio|futures-io|hyper) '); then
+  echo "test.sh: the zcnet facade depends on: $facade_extra" >&2
+  exit 1
+fi
+
 step "tests: cargo nextest run --workspace --no-fail-fast"
 cargo nextest run --workspace --no-fail-fast
 

@@ -75,7 +75,7 @@ fn bench_smoke_every_scenario_produces_a_well_formed_row() {
         None => panic!("scripts/bench.sh smoke did not finish within {LIMIT:?}\nstdout:\n{out}\nstderr:\n{err}"),
         Some(s) => assert!(s.success(), "scripts/bench.sh smoke failed ({s})\nstdout:\n{out}\nstderr:\n{err}"),
     }
-    assert_eq!(out.matches("smoke ok:").count(), 10, "expected 10 well-formed rows\nstdout:\n{out}");
+    assert_eq!(out.matches("smoke ok:").count(), 12, "expected 12 well-formed rows\nstdout:\n{out}");
 
     // The report's table has a row per scenario with both programs' runs,
     // and its chart is an SVG naming both.
@@ -83,7 +83,7 @@ fn bench_smoke_every_scenario_produces_a_well_formed_row() {
         std::fs::read_to_string(out_dir.join(name)).unwrap_or_else(|e| panic!("no {name} from the report: {e}"))
     };
     let (table, chart) = (read("smoke.md"), read("smoke.svg"));
-    for scenario in ["rr", "stream", "crr", "udp", "udp-zc"] {
+    for scenario in ["rr", "stream", "crr", "udp", "udp-zc", "hyper"] {
         let row = table.lines().find(|l| l.starts_with(&format!("| {scenario} |")));
         assert!(row.is_some_and(|r| r.ends_with("| 0/0 | 1/1 |")), "no clean {scenario} row in\n{table}");
     }

@@ -7,8 +7,10 @@
 
 mod common;
 
-use common::{assert_clean_exit, assert_success, net_stat, py_count, tap_config, App, Netns, TempDir, STACK_IP};
-use std::process::Command;
+use common::{
+    assert_clean_exit, assert_success, net_stat, py_count, random_file, sha256, tap_config, App, Netns, TempDir,
+    STACK_IP,
+};
 use std::time::Duration;
 
 const ECHO: &str = env!("CARGO_BIN_EXE_zcnet-echo");
@@ -72,21 +74,6 @@ fn python(ns: &Netns, body: &str, limit: Duration) -> String {
     // Shown by the test runner when the test fails (or with --no-capture).
     eprintln!("python client:\n{stdout}");
     stdout
-}
-
-/// Writes `len` random bytes to `path`.
-fn random_file(path: &std::path::Path, len: usize) {
-    let mut data = vec![0u8; len];
-    let mut urandom = std::fs::File::open("/dev/urandom").expect("open /dev/urandom");
-    std::io::Read::read_exact(&mut urandom, &mut data).expect("read /dev/urandom");
-    std::fs::write(path, &data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-}
-
-/// The SHA-256 of a file, from sha256sum.
-fn sha256(path: &std::path::Path) -> String {
-    let out = common::run_bounded(Command::new("sha256sum").arg(path), Duration::from_secs(20));
-    assert_success(&out, "sha256sum");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
 }
 
 #[test]

@@ -5,72 +5,15 @@
 //! closed right after, and a read into a full buffer is an error rather
 //! than a false end of stream. Run under cargo-nextest (one EAL per process).
 
+mod wire;
+
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use zcnet::config::{Config, IdlePolicy, PortConfig};
+use wire::{connect_retrying, on_wire, ANY, SERVER};
 use zcnet::net::{stats, TcpListener, TcpStream, UdpSocket};
 use zcnet::runtime::{sleep, spawn, timeout};
-
-const SERVER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 2)), 7);
-const ANY: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 7);
-/// Each scenario's bound: a lost wake-up shows as a timeout, not a hang.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `server` on core 0 and `client` on core 1 of an in-memory wire
-/// until the client finishes; returns what each returned (`None`: it did
-/// not finish within `LIMIT`) and whether the pools were full at exit.
-fn on_wire<S, SF, C, CF, T>(server: S, client: C) -> (Option<T>, Option<T>, bool)
-where
-    S: Fn() -> SF + Send + Sync + 'static,
-    SF: std::future::Future<Output = T> + 'static,
-    C: Fn() -> CF + Send + Sync + 'static,
-    CF: std::future::Future<Output = T> + 'static,
-    T: Send + 'static,
-{
-    let results: &'static Mutex<(Option<T>, Option<T>)> = Box::leak(Box::new(Mutex::new((None, None))));
-    static SERVER_DONE: AtomicBool = AtomicBool::new(false);
-    let mut c = Config::default();
-    c.eal.lcores = "0@0,1@0,2@1".into();
-    c.ports = vec![PortConfig { name: "api-wire".into(), wire: true, ..PortConfig::default() }];
-    c.net.ip = "198.18.0.2/24".into();
-    c.net.core_ips = vec!["198.18.0.2".into(), "198.18.0.3".into()];
-    c.runtime.idle = IdlePolicy::Busy;
-    let report = zcnet::run(&c, move |core| {
-        let (server, client) = (server(), client());
-        async move {
-            if core.lcore.index == 0 {
-                let out = timeout(LIMIT, server).await.ok();
-                results.lock().unwrap().0 = out;
-                SERVER_DONE.store(true, Ordering::Release);
-                std::future::pending::<()>().await;
-            } else {
-                let out = timeout(LIMIT, client).await.ok();
-                results.lock().unwrap().1 = out;
-                // Let the server finish (or time out) before stopping.
-                while !SERVER_DONE.load(Ordering::Acquire) {
-                    sleep(Duration::from_millis(5)).await;
-                }
-                zcnet::signal::request_stop();
-            }
-        }
-    })
-    .expect("zcnet::run");
-    let (s, c) = std::mem::take(&mut *results.lock().unwrap());
-    (s, c, report.pools_full)
-}
-
-async fn connect_retrying() -> io::Result<TcpStream> {
-    for _ in 0..50 {
-        match TcpStream::connect_timeout(SERVER, Duration::from_secs(2)).await {
-            Ok(s) => return Ok(s),
-            Err(_) => sleep(Duration::from_millis(20)).await,
-        }
-    }
-    Err(io::Error::new(io::ErrorKind::TimedOut, "could not connect"))
-}
 
 #[test]
 fn two_tasks_accepting_on_one_listener_are_both_woken() {

@@ -26,7 +26,7 @@ pub struct Pair {
 }
 
 /// The pair benchmarks of scripts/bench.sh.
-pub const PAIRS: [Pair; 5] = [
+pub const PAIRS: [Pair; 6] = [
     Pair {
         name: "rr",
         title: "zcnet-bench vs zcnet-tokio-bench, request/response, 64 B each way, one request in flight per connection",
@@ -55,6 +55,14 @@ pub const PAIRS: [Pair; 5] = [
         name: "udp",
         title: "zcnet-bench vs zcnet-tokio-bench, 64 B datagram request/response, one per socket in flight (datagrams echoed/s)",
         unit: "k dgram/s",
+        figure: |r| r.rate / 1e3,
+        decimals: 1,
+        latency: true,
+    },
+    Pair {
+        name: "hyper",
+        title: "zcnet-bench vs zcnet-tokio-bench, the same hyper 1.x HTTP/1.1 server and client code, GET / (13-byte body), keep-alive, one request in flight per connection",
+        unit: "k req/s",
         figure: |r| r.rate / 1e3,
         decimals: 1,
         latency: true,

@@ -25,6 +25,9 @@ pub enum Scenario {
     Udp,
     /// UDP request/response on zcnet's zero-copy datagram path (zcnet only).
     UdpZc,
+    /// HTTP/1.1 `GET /` (13-byte body) with hyper's client and server,
+    /// keep-alive, one request in flight per connection.
+    Hyper,
 }
 
 /// Flags of a benchmark client.

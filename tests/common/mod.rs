@@ -425,7 +425,13 @@ impl App {
     /// stack's MAC (see [`App::start_with_config`]): fine for kernel
     /// sockets, not for crafted frames from [`KERNEL_MAC`].
     pub fn spawn(ns: &Netns, bin: &str, args: &[&str]) -> App {
-        let mut app = App::spawn_process(ns, bin, &repo_root().join("config/tap.toml"), args);
+        App::spawn_with_config(ns, bin, &repo_root().join("config/tap.toml"), args)
+    }
+
+    /// [`App::spawn`] with another configuration file (for kernel sockets
+    /// only, like [`App::spawn`]).
+    pub fn spawn_with_config(ns: &Netns, bin: &str, config: &Path, args: &[&str]) -> App {
+        let mut app = App::spawn_process(ns, bin, config, args);
         app.configure_kernel_side(ns, false);
         app
     }
@@ -650,4 +656,19 @@ pub fn assert_clean_exit(status: std::process::ExitStatus, stdout: &str, stderr:
     eprintln!("app stdout:\n{stdout}");
     assert_eq!(status.code(), Some(0), "app exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(!stderr.contains("mbuf(s) out"), "app leaked mbufs:\n{stderr}");
+}
+
+/// Writes `len` random bytes to `path`.
+pub fn random_file(path: &std::path::Path, len: usize) {
+    let mut data = vec![0u8; len];
+    let mut urandom = std::fs::File::open("/dev/urandom").expect("open /dev/urandom");
+    std::io::Read::read_exact(&mut urandom, &mut data).expect("read /dev/urandom");
+    std::fs::write(path, &data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// The SHA-256 of a file, from sha256sum.
+pub fn sha256(path: &Path) -> String {
+    let out = run_bounded(Command::new("sha256sum").arg(path), Duration::from_secs(20));
+    assert_success(&out, "sha256sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
 }

@@ -8,6 +8,8 @@
 
 #[path = "../../shared/bench.rs"]
 mod bench;
+#[path = "../../shared/hyper_http.rs"]
+mod hyper_http;
 
 use bench::{BenchArgs, Scenario, StartLine, Tally};
 use clap::Parser;
@@ -51,6 +53,9 @@ fn main() {
     let std_echo = std::net::TcpListener::bind(loopback).expect("bind echo");
     let std_discard = std::net::TcpListener::bind(loopback).expect("bind discard");
     let std_udp = std::net::UdpSocket::bind(loopback).expect("bind udp");
+    let std_http = std::net::TcpListener::bind(loopback).expect("bind http");
+    let http = std_http.local_addr().unwrap();
+    std_http.set_nonblocking(true).expect("nonblocking");
     let (echo, discard, udp) =
         (std_echo.local_addr().unwrap(), std_discard.local_addr().unwrap(), std_udp.local_addr().unwrap());
     for s in [&std_echo, &std_discard] {
@@ -67,6 +72,7 @@ fn main() {
             let udp = UdpSocket::from_std(std_udp).unwrap();
             tokio::spawn(udp_echo(udp));
             tokio::spawn(accept_loop(discard, false));
+            tokio::spawn(hyper_accept_loop(TcpListener::from_std(std_http).unwrap()));
             accept_loop(echo, true).await;
         })
     });
@@ -94,6 +100,7 @@ fn main() {
                         // The kernel has no zero-copy datagram path: the
                         // closest baseline is the ordinary one.
                         Scenario::UdpZc => udp_rr(udp, size, line, t).await,
+                        Scenario::Hyper => hyper_rr(http, line, t).await,
                     }
                 })
             })
@@ -260,5 +267,34 @@ async fn udp_rr(addr: SocketAddr, size: usize, line: &StartLine, tally: &Mutex<T
             Ok(Ok(_)) => {}
             _ => lock(tally).errors += 1,
         }
+    }
+}
+
+/// Serves GET / with hyper's HTTP/1.1 server (the code zcnet-bench runs).
+async fn hyper_accept_loop(listener: TcpListener) {
+    loop {
+        if let Ok((s, _)) = listener.accept().await {
+            let _ = s.set_nodelay(true);
+            let io = hyper_util::rt::TokioIo::new(s);
+            tokio::spawn(hyper_http::serve(io, hyper_http::hello, hyper_util::rt::TokioTimer::new()));
+        }
+    }
+}
+
+/// GET / over hyper's HTTP/1.1 client, keep-alive, one request in flight.
+async fn hyper_rr(addr: SocketAddr, line: &StartLine, tally: &Mutex<Tally>) {
+    let conn = match connect(addr).await {
+        Some(s) => hyper_http::connect(hyper_util::rt::TokioIo::new(s)).await.ok(),
+        None => None,
+    };
+    let (warm_end, end) = start(line).await;
+    let Some((mut sender, conn)) = conn else {
+        lock(tally).errors += 1;
+        return;
+    };
+    tokio::spawn(conn);
+    let host = addr.to_string();
+    if hyper_http::get_until(&mut sender, &host, (warm_end, end), |d, n| lock(tally).record(d, n)).await.is_err() {
+        lock(tally).errors += 1;
     }
 }

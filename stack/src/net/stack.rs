@@ -107,6 +107,10 @@ pub(crate) struct NetCore {
     pub(crate) read_wraps: Cell<u64>,
     /// `write_with` calls served from scratch space (space wrapped around).
     pub(crate) write_wraps: Cell<u64>,
+    /// Payload bytes copied out of receive rings for the application.
+    pub(crate) copied_to_app: Cell<u64>,
+    /// Payload bytes copied from the application into send rings.
+    pub(crate) copied_from_app: Cell<u64>,
 }
 
 thread_local! {
@@ -187,6 +191,8 @@ impl NetCore {
             deferred: RefCell::new(Vec::new()),
             read_wraps: Cell::new(0),
             write_wraps: Cell::new(0),
+            copied_to_app: Cell::new(0),
+            copied_from_app: Cell::new(0),
         }))
     }
 
@@ -292,6 +298,8 @@ impl NetCore {
         s.device = inner.device.stats();
         s.read_wraps = self.read_wraps.get();
         s.write_wraps = self.write_wraps.get();
+        s.copied_to_app = self.copied_to_app.get();
+        s.copied_from_app = self.copied_from_app.get();
         s.tcp_sockets = inner.conns.in_use();
         s.mbufs_in_use = inner.device.pool().in_use();
         s.tcp.time_wait = inner.time_wait.len();

@@ -30,6 +30,13 @@ pub struct NetStats {
     pub read_wraps: u64,
     /// `write_with` calls served from scratch space (free space wrapped around the ring).
     pub write_wraps: u64,
+    /// TCP payload bytes copied out of receive rings for the application:
+    /// reads into its buffers, `AsyncBufRead`'s copy, and `read_with`'s
+    /// linear copy of wrapped data (in-place `read_with` copies nothing).
+    pub copied_to_app: u64,
+    /// TCP payload bytes copied from the application's buffers into send
+    /// rings: writes, and `write_with`'s wrapped case (in place: nothing).
+    pub copied_from_app: u64,
     /// Connections reclaimed after closing.
     pub reclaimed: u64,
     /// TCP segments the stack answered or refused itself (RFC 5961,

@@ -5,11 +5,14 @@
 use super::buf::{BufResult, IoBuf, IoBufMut};
 use super::clock::smol_now;
 use super::conn_table::ConnId;
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+use super::fill_buf::FillBuf;
 use super::frame::FourTuple;
 use super::stack::{current, Deferred, Inner, NetCore};
 use super::wakers::WakerList;
 use super::{err, to_endpoint};
 use smoltcp::socket::tcp::{self, State};
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -17,12 +20,17 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// The state a stream and its halves share.
-struct Shared {
+/// The state a stream and its halves share. The trait impls (`tokio_io`,
+/// `futures_io`, `hyper_io`, `buf_write`) reach the socket through the
+/// `pub(crate)` poll functions here.
+pub(crate) struct Shared {
     net: Rc<NetCore>,
     id: ConnId,
     local: SocketAddr,
     peer: SocketAddr,
+    /// Bytes taken from the receive ring so far: a copy of the ring's head
+    /// made at another count is stale (see `fill_buf`).
+    taken: Cell<u64>,
 }
 
 /// What a poll function gets: the socket, its readers' and writers' wait
@@ -57,8 +65,20 @@ impl Shared {
                 "read into a buffer with no spare capacity (Ok(0) would mean end of stream): reserve room first",
             )));
         }
+        self.poll_read_into(cx, buf.remaining_mut(), |data| buf.put_slice(data))
+    }
+
+    /// Takes up to `want` (> 0) received bytes from the ring, waiting for
+    /// at least one, and hands them to `put` (one or two slices: the data
+    /// may wrap around the ring): the one copy of a read. `Ok(0)`: end of
+    /// stream.
+    pub(crate) fn poll_read_into(
+        &self,
+        cx: &mut Context<'_>,
+        want: usize,
+        mut put: impl FnMut(&[u8]),
+    ) -> Poll<io::Result<usize>> {
         ready(self.with(true, |k| {
-            let want = buf.remaining_mut();
             if k.s.can_recv() {
                 let mut total = 0;
                 // Two rounds at most: the data may wrap around the ring.
@@ -66,7 +86,7 @@ impl Shared {
                     let n =
                         k.s.recv(|data| {
                             let n = data.len().min(want - total);
-                            buf.put_slice(&data[..n]);
+                            put(&data[..n]);
                             (n, n)
                         })
                         .unwrap_or(0);
@@ -75,6 +95,8 @@ impl Shared {
                     }
                     total += n;
                 }
+                self.taken.set(self.taken.get() + total as u64);
+                self.copied_out(total);
                 return Poll::Ready(Ok(total));
             }
             if !k.s.may_recv() {
@@ -112,11 +134,12 @@ impl Shared {
                 let mut scratch = net.scratch.borrow_mut();
                 scratch.resize(available, 0);
                 let got = k.s.peek_slice(&mut scratch[..]).unwrap_or(0);
+                self.copied_out(got);
                 let (m, r2) = f(&scratch[..got]);
                 (n, r) = (m.min(got), r2);
             }
             if n > 0 {
-                discard(k.s, n);
+                self.taken.set(self.taken.get() + discard(k.s, n) as u64);
                 return Poll::Ready(Ok(r));
             }
             // The closure needs more bytes.
@@ -135,7 +158,9 @@ impl Shared {
         }))
     }
 
-    fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    /// Queues what fits of `data` in the send ring (the one copy of a
+    /// write), waiting for room for at least one byte.
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         ready(self.with(true, |k| {
             if !k.s.may_send() {
                 return Poll::Ready(Err(send_error(&k)));
@@ -144,14 +169,50 @@ impl Shared {
                 return Poll::Ready(Ok(0));
             }
             if k.s.can_send() {
-                return Poll::Ready(k.s.send_slice(data).map_err(|_| send_error(&k)));
+                let sent = k.s.send_slice(data).map_err(|_| send_error(&k));
+                self.copied_in(*sent.as_ref().unwrap_or(&0));
+                return Poll::Ready(sent);
             }
             k.writers.register(cx.waker());
             Poll::Pending
         }))
     }
 
-    fn poll_write_with<R>(
+    #[cfg(any(feature = "tokio", feature = "futures-io", feature = "hyper"))]
+    /// Queues what fits of `bufs`, in order, like one `poll_write` of their
+    /// concatenation (each byte copied once, into the send ring).
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let Some(first) = bufs.iter().position(|b| !b.is_empty()) else {
+            return self.poll_write(cx, &[]);
+        };
+        ready(self.with(true, |k| {
+            if !k.s.may_send() {
+                return Poll::Ready(Err(send_error(&k)));
+            }
+            if !k.s.can_send() {
+                k.writers.register(cx.waker());
+                return Poll::Pending;
+            }
+            let mut total = 0;
+            for b in &bufs[first..] {
+                match k.s.send_slice(b) {
+                    Ok(n) => total += n,
+                    Err(_) => return Poll::Ready(Err(send_error(&k))),
+                }
+                if total == 0 || !k.s.can_send() {
+                    break;
+                }
+            }
+            self.copied_in(total);
+            Poll::Ready(Ok(total))
+        }))
+    }
+
+    pub(crate) fn poll_write_with<R>(
         &self,
         cx: &mut Context<'_>,
         min: usize,
@@ -194,7 +255,7 @@ impl Shared {
             scratch.clear();
             scratch.resize(free, 0);
             let (n, r) = (f.take().expect("polled after completion"))(&mut scratch[..]);
-            let _ = k.s.send_slice(&scratch[..n.min(free)]);
+            self.copied_in(k.s.send_slice(&scratch[..n.min(free)]).unwrap_or(0));
             Poll::Ready(Ok(r))
         }))
     }
@@ -236,8 +297,56 @@ impl Shared {
         }))
     }
 
-    fn shutdown(&self) -> io::Result<()> {
+    /// Counts `n` bytes copied out of the receive ring (`NetStats::copied_to_app`).
+    fn copied_out(&self, n: usize) {
+        self.net.copied_to_app.set(self.net.copied_to_app.get() + n as u64);
+    }
+
+    /// Counts `n` bytes copied into the send ring (`NetStats::copied_from_app`).
+    fn copied_in(&self, n: usize) {
+        self.net.copied_from_app.set(self.net.copied_from_app.get() + n as u64);
+    }
+
+    /// Closes the write side: smoltcp sends a FIN after the queued data.
+    pub(crate) fn shutdown(&self) -> io::Result<()> {
         self.with(true, |k| k.s.close())
+    }
+
+    /// Bytes taken from the receive ring so far.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken.get()
+    }
+
+    /// Waits until data (or the end of the stream) can be read, then copies
+    /// every received byte into `dst` (cleared first) without taking them
+    /// from the ring, and returns [`Shared::taken`]. Empty: end of stream.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn poll_peek(&self, cx: &mut Context<'_>, dst: &mut Vec<u8>) -> Poll<io::Result<u64>> {
+        ready(self.with(false, |k| {
+            dst.clear();
+            if k.s.can_recv() {
+                dst.resize(k.s.recv_queue(), 0);
+                let n = k.s.peek_slice(dst).unwrap_or(0);
+                dst.truncate(n);
+                self.copied_out(n);
+                return Poll::Ready(Ok(self.taken.get()));
+            }
+            if !k.s.may_recv() {
+                return Poll::Ready(eof_or_reset(&k).map(|()| self.taken.get()));
+            }
+            k.readers.register(cx.waker());
+            Poll::Pending
+        }))
+    }
+
+    /// Takes `n` received bytes from the ring without copying them (they
+    /// were peeked); returns how many it took.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn discard_received(&self, n: usize) -> io::Result<usize> {
+        let n = self.with(true, |k| discard(k.s, n))?;
+        self.taken.set(self.taken.get() + n as u64);
+        Ok(n)
     }
 }
 
@@ -263,18 +372,21 @@ fn send_error(k: &Sock<'_>) -> io::Error {
     }
 }
 
-/// Removes `n` received bytes (possibly wrapping around the ring).
-fn discard(s: &mut tcp::Socket, mut n: usize) {
-    while n > 0 {
+/// Removes `n` received bytes (possibly wrapping around the ring); returns
+/// how many it removed.
+fn discard(s: &mut tcp::Socket, n: usize) -> usize {
+    let mut left = n;
+    while left > 0 {
         let k = s.recv(|d| {
-            let k = d.len().min(n);
+            let k = d.len().min(left);
             (k, k)
         });
         match k {
             Ok(0) | Err(_) => break,
-            Ok(k) => n -= k,
+            Ok(k) => left -= k,
         }
     }
+    n - left
 }
 
 impl Drop for Shared {
@@ -310,6 +422,9 @@ impl Drop for Shared {
 /// ```
 pub struct TcpStream {
     shared: Rc<Shared>,
+    /// `AsyncBufRead`'s copy of the receive ring's head.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    fill: FillBuf,
 }
 
 impl std::fmt::Debug for TcpStream {
@@ -430,16 +545,34 @@ macro_rules! write_methods {
         }
 
         /// Waits until everything written has been sent and acknowledged by
-        /// the peer.
+        /// the peer (zcnet's own operation: tokio has none; `flush` is not it).
+        /// After [`shutdown`](Self::shutdown), it tells that the peer has all
+        /// the data.
         ///
         /// Cancel safety: cancel-safe.
-        pub async fn flush(&self) -> io::Result<()> {
+        pub async fn wait_acked(&self) -> io::Result<()> {
             poll_fn(|cx| self.shared.poll_acked(cx)).await
         }
 
-        /// Closes the write side: a FIN follows the queued data. Reading
-        /// goes on until the peer closes its side.
-        pub fn shutdown(&self) -> io::Result<()> {
+        /// Flushes in tokio's sense, which for a TCP socket means nothing to
+        /// wait for: written bytes are already in the send ring, which the
+        /// stack sends on its own (as a kernel socket's buffer is). Returns
+        /// `Ok(())` at once. To wait until the peer has acknowledged the
+        /// bytes, use [`wait_acked`](Self::wait_acked).
+        ///
+        /// Cancel safety: cancel-safe.
+        pub async fn flush(&self) -> io::Result<()> {
+            Ok(())
+        }
+
+        /// Closes the write side, as tokio's `AsyncWriteExt::shutdown` does:
+        /// a FIN follows the queued data, and the call returns once it is
+        /// queued (it does not wait for the peer; [`wait_acked`](Self::wait_acked)
+        /// does). Reading goes on until the peer closes its side. Writing
+        /// afterwards fails with `BrokenPipe`.
+        ///
+        /// Cancel safety: cancel-safe (the FIN is queued in the first poll).
+        pub async fn shutdown(&self) -> io::Result<()> {
             self.shared.shutdown()
         }
     };
@@ -447,7 +580,11 @@ macro_rules! write_methods {
 
 impl TcpStream {
     pub(crate) fn from_conn(net: Rc<NetCore>, id: ConnId, local: SocketAddr, peer: SocketAddr) -> TcpStream {
-        TcpStream { shared: Rc::new(Shared { net, id, local, peer }) }
+        TcpStream {
+            shared: Rc::new(Shared { net, id, local, peer, taken: Cell::new(0) }),
+            #[cfg(any(feature = "tokio", feature = "futures-io"))]
+            fill: FillBuf::default(),
+        }
     }
 
     /// Opens a connection to `addr`, failing after the configured timeout
@@ -577,13 +714,22 @@ impl TcpStream {
     /// by two tasks of the same core. Dropping the write half shuts the
     /// write side down; the connection closes when both are dropped.
     pub fn into_split(self) -> (TcpReadHalf, TcpWriteHalf) {
-        (TcpReadHalf { shared: self.shared.clone() }, TcpWriteHalf { shared: self.shared })
+        // A copy `poll_fill_buf` made is only a copy: the bytes are still in the ring.
+        let read = TcpReadHalf {
+            shared: self.shared.clone(),
+            #[cfg(any(feature = "tokio", feature = "futures-io"))]
+            fill: FillBuf::default(),
+        };
+        (read, TcpWriteHalf { shared: self.shared })
     }
 }
 
 /// The read half of a [`TcpStream`], from [`TcpStream::into_split`].
 pub struct TcpReadHalf {
     shared: Rc<Shared>,
+    /// `AsyncBufRead`'s copy of the receive ring's head.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    fill: FillBuf,
 }
 
 impl TcpReadHalf {
@@ -602,5 +748,39 @@ impl TcpWriteHalf {
 impl Drop for TcpWriteHalf {
     fn drop(&mut self) {
         self.shared.net.run_or_defer(Deferred::ShutdownWrite(self.shared.id));
+    }
+}
+
+// The way in for the trait impls (`tokio_io`, `futures_io`, `hyper_io`,
+// `buf_write`): the shared state and, on the read side, the copy that
+// `poll_fill_buf` lends.
+impl TcpStream {
+    #[cfg(any(feature = "tokio", feature = "futures-io", feature = "hyper"))]
+    pub(crate) fn io(&self) -> &Shared {
+        &self.shared
+    }
+
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn read_parts(&mut self) -> (&Shared, &mut FillBuf) {
+        (&self.shared, &mut self.fill)
+    }
+}
+
+impl TcpReadHalf {
+    #[cfg(any(feature = "tokio", feature = "futures-io", feature = "hyper"))]
+    pub(crate) fn io(&self) -> &Shared {
+        &self.shared
+    }
+
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn read_parts(&mut self) -> (&Shared, &mut FillBuf) {
+        (&self.shared, &mut self.fill)
+    }
+}
+
+impl TcpWriteHalf {
+    #[cfg(any(feature = "tokio", feature = "futures-io", feature = "hyper"))]
+    pub(crate) fn io(&self) -> &Shared {
+        &self.shared
     }
 }

@@ -30,11 +30,28 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 pub(super) struct Timers {
     queue: RefCell<TimerQueue>,
     now: Cell<Instant>,
+    /// Unique in the process: names this queue where an `Rc` cannot be
+    /// kept (`HyperSleep` must be `Send`).
+    #[cfg(feature = "hyper")]
+    id: u64,
 }
 
 impl Timers {
     pub(super) fn new(now: Instant) -> Timers {
-        Timers { queue: RefCell::new(TimerQueue::new()), now: Cell::new(now) }
+        #[cfg(feature = "hyper")]
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Timers {
+            queue: RefCell::new(TimerQueue::new()),
+            now: Cell::new(now),
+            #[cfg(feature = "hyper")]
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// This queue's process-wide name.
+    #[cfg(feature = "hyper")]
+    pub(super) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The cached time: the latest instant passed to [`Timers::fire`].
@@ -68,7 +85,7 @@ impl Timers {
 
     /// Polls a registered sleep: ready once its timer fired or its deadline
     /// is behind the cached clock, otherwise keeps the latest waker.
-    fn poll_registered(&self, key: SlabKey, deadline: Instant, waker: &Waker) -> Poll<()> {
+    pub(super) fn poll_registered(&self, key: SlabKey, deadline: Instant, waker: &Waker) -> Poll<()> {
         let mut queue = self.queue.borrow_mut();
         let ready = match queue.entries.get(key) {
             None | Some(TimerEntry::Fired) => true,
@@ -86,11 +103,11 @@ impl Timers {
         Poll::Pending
     }
 
-    fn register(&self, deadline: Instant, waker: Waker) -> SlabKey {
+    pub(super) fn register(&self, deadline: Instant, waker: Waker) -> SlabKey {
         self.queue.borrow_mut().insert(deadline, waker)
     }
 
-    fn cancel(&self, key: SlabKey) {
+    pub(super) fn cancel(&self, key: SlabKey) {
         let removed = self.queue.borrow_mut().remove(key);
         drop(removed);
     }
@@ -208,7 +225,7 @@ impl TimerQueue {
     }
 }
 
-fn deadline_after(duration: Duration) -> Instant {
+pub(super) fn deadline_after(duration: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(duration).unwrap_or_else(|| now + FAR_FUTURE)
 }
