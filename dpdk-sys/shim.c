@@ -53,3 +53,13 @@ unsigned zc_mbuf_layout(uint64_t *out, unsigned n)
 		out[i] = v[i];
 	return i;
 }
+
+#include <rte_thash.h>
+
+uint32_t zc_softrss_ipv4_l4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *key)
+{
+	struct rte_ipv4_tuple t = { .src_addr = src, .dst_addr = dst };
+	t.sport = sport;
+	t.dport = dport;
+	return rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, key);
+}

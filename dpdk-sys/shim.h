@@ -43,4 +43,8 @@ uint64_t zc_get_tsc_hz(void);
  * hash.rss, buf_len, pool, next) followed by sizeof(struct rte_mbuf);
  * a test checks them against the bindgen layout. Returns the count written. */
 unsigned zc_mbuf_layout(uint64_t *out, unsigned n);
+
+/* rte_softrss for an IPv4 TCP/UDP 4-tuple (addresses and ports in host
+ * order): the reference zcnet's own Toeplitz hash is tested against. */
+uint32_t zc_softrss_ipv4_l4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *key);
 #endif

@@ -53,21 +53,23 @@ pub const HAS_RING_WIRE: bool = !cfg!(zcnet_no_ring_wire);
 /// linked (see `HAS_RING_WIRE`).
 ///
 /// # Safety
-/// As `rte_eth_from_rings`: a valid name and `n` valid rings in each array.
+/// As `rte_eth_from_rings`: a valid name, `n_rx` valid rings in `rx` and
+/// `n_tx` in `tx`.
 pub unsafe fn eth_from_rings(
     name: *const std::os::raw::c_char,
     rx: *const *mut rte_ring,
+    n_rx: u32,
     tx: *const *mut rte_ring,
-    n: u32,
+    n_tx: u32,
     socket: u32,
 ) -> i32 {
     #[cfg(not(zcnet_no_ring_wire))]
     {
-        rte_eth_from_rings(name, rx, n, tx, n, socket)
+        rte_eth_from_rings(name, rx, n_rx, tx, n_tx, socket)
     }
     #[cfg(zcnet_no_ring_wire)]
     {
-        let _ = (name, rx, tx, n, socket);
+        let _ = (name, rx, n_rx, tx, n_tx, socket);
         -(libc_enotsup())
     }
 }

@@ -19,16 +19,20 @@ pub const DEFAULT_RSS_KEY: [u8; 40] = [
 /// (most significant first), the 32 key bits starting at that bit's position
 /// are XORed into the result. Key bits past the key's end count as zero (a
 /// 40-byte key covers 64 input bits more than the 12 bytes of an IPv4 4-tuple).
+#[inline]
 pub fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
-    let key_bit = |i: usize| key.get(i / 8).map_or(0, |b| (b >> (7 - i % 8)) as u32 & 1);
-    let mut window = (0..32).fold(0u32, |w, i| (w << 1) | key_bit(i));
     let mut result = 0;
-    for (byte_at, byte) in input.iter().enumerate() {
+    for (at, &byte) in input.iter().enumerate() {
+        if byte == 0 {
+            continue;
+        }
+        // The 64 key bits from this byte's first bit on: the 32-bit window
+        // of each of its 8 bits is a shift away.
+        let window = (0..8).fold(0u64, |w, j| (w << 8) | u64::from(key.get(at + j).copied().unwrap_or(0)));
         for bit in 0..8 {
             if byte & (0x80 >> bit) != 0 {
-                result ^= window;
+                result ^= (window << bit >> 32) as u32;
             }
-            window = (window << 1) | key_bit(32 + byte_at * 8 + bit);
         }
     }
     result
@@ -44,6 +48,32 @@ pub fn rss_ipv4_l4(key: &[u8], src: Ipv4Addr, src_port: u16, dst: Ipv4Addr, dst_
     input[8..10].copy_from_slice(&src_port.to_be_bytes());
     input[10..12].copy_from_slice(&dst_port.to_be_bytes());
     toeplitz(key, &input)
+}
+
+/// How a device with RSS spreads flows over its receive queues: the hash
+/// key and the redirection table (RETA), whose entries name queues — which
+/// are cores, since core `i` owns queue pair `i`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RssRule {
+    /// The Toeplitz key.
+    pub key: Vec<u8>,
+    /// Entry `hash % len` names the receiving queue (never empty).
+    pub reta: Vec<u16>,
+}
+
+impl RssRule {
+    /// The queue (core) the redirection table names for `hash`.
+    #[inline]
+    pub fn core_for(&self, hash: u32) -> usize {
+        self.reta[hash as usize % self.reta.len()] as usize
+    }
+
+    /// The hash and queue of an IPv4 TCP/UDP frame from `src` to `dst`.
+    #[inline]
+    pub fn route(&self, src: Ipv4Addr, src_port: u16, dst: Ipv4Addr, dst_port: u16) -> (u32, usize) {
+        let h = rss_ipv4_l4(&self.key, src, src_port, dst, dst_port);
+        (h, self.core_for(h))
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +99,38 @@ mod tests {
             let h = rss_ipv4_l4(&DEFAULT_RSS_KEY, Ipv4Addr::from(src), sport, Ipv4Addr::from(dst), dport);
             assert_eq!(h, want, "{src:?}:{sport} -> {dst:?}:{dport}");
         }
+    }
+
+    #[test]
+    fn the_hash_equals_dpdks_rte_softrss_for_a_table_of_tuples() {
+        // rte_softrss is static inline in rte_thash.h; the shim exposes it.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let keys = [DEFAULT_RSS_KEY, std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5)];
+        for key in keys {
+            for _ in 0..1000 {
+                let (a, b, r) = (next() as u32, (next() >> 32) as u32, next());
+                let (sp, dp) = (r as u16, (r >> 16) as u16);
+                let ours = rss_ipv4_l4(&key, Ipv4Addr::from(a), sp, Ipv4Addr::from(b), dp);
+                // SAFETY: a 40-byte key, as rte_softrss reads for a 12-byte tuple.
+                let dpdk = unsafe { dpdk_sys::zc_softrss_ipv4_l4(a, b, sp, dp, key.as_ptr()) };
+                assert_eq!(ours, dpdk, "{a:#x}:{sp} -> {b:#x}:{dp}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_route_is_the_redirection_entry_of_the_hash() {
+        let rule = RssRule { key: DEFAULT_RSS_KEY.to_vec(), reta: (0..128).map(|i| i % 3).collect() };
+        let (src, dst) = (Ipv4Addr::new(198, 18, 0, 3), Ipv4Addr::new(198, 18, 0, 2));
+        let (h, core) = rule.route(src, 50_000, dst, 7);
+        assert_eq!(h, rss_ipv4_l4(&DEFAULT_RSS_KEY, src, 50_000, dst, 7));
+        assert_eq!(core, (h % 128 % 3) as usize);
     }
 
     #[test]

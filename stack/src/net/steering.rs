@@ -31,30 +31,11 @@ use super::ports::EPHEMERAL_FIRST;
 use crate::packet::Packet;
 use crate::runtime::Unparker;
 use crate::toeplitz::rss_ipv4_l4;
+pub use crate::toeplitz::RssRule;
 use crossbeam_queue::ArrayQueue;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-
-/// Frames each ordered pair of cores may have in flight.
-const STEER_QUEUE: usize = 1024;
-
-/// The RSS configuration of a group: the hash key and the redirection
-/// table, whose entries are core indices (a core's index is its queue).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RssRule {
-    /// The Toeplitz key.
-    pub key: Vec<u8>,
-    /// Entry `hash % len` names the owner core.
-    pub reta: Vec<u16>,
-}
-
-impl RssRule {
-    /// The core the redirection table names for `hash`.
-    pub fn core_for(&self, hash: u32) -> usize {
-        self.reta[hash as usize % self.reta.len()] as usize
-    }
-}
 
 /// The cores that share one address.
 #[derive(Debug)]
@@ -85,8 +66,14 @@ impl std::fmt::Debug for Steering {
 
 impl Steering {
     /// Ownership for cores with addresses `ips` (core `i` has `ips[i]`),
-    /// and RSS as `rss` gives it per address.
-    pub(crate) fn new(ips: &[Ipv4Addr], rss: impl Fn(Ipv4Addr, &[usize]) -> Option<RssRule>, seed: u64) -> Arc<Self> {
+    /// RSS as `rss` gives it per address, and room for `queue` frames in
+    /// flight per ordered pair of cores.
+    pub(crate) fn new(
+        ips: &[Ipv4Addr],
+        rss: impl Fn(Ipv4Addr, &[usize]) -> Option<RssRule>,
+        queue: usize,
+        seed: u64,
+    ) -> Arc<Self> {
         let cores = ips.len();
         let mut groups: Vec<Group> = Vec::new();
         for (core, &ip) in ips.iter().enumerate() {
@@ -101,7 +88,7 @@ impl Steering {
         Arc::new(Steering {
             cores,
             groups,
-            queues: (0..cores * cores).map(|_| ArrayQueue::new(STEER_QUEUE)).collect(),
+            queues: (0..cores * cores).map(|_| ArrayQueue::new(queue)).collect(),
             unparkers: (0..cores).map(|_| OnceLock::new()).collect(),
             listening: (0..=u16::MAX as usize).map(|_| AtomicU64::new(0)).collect(),
             seed: seed | 1,
@@ -337,7 +324,7 @@ mod tests {
 
     #[test]
     fn ephemeral_ports_belong_to_their_partition_and_passive_flows_spread() {
-        let s = Steering::new(&[A, A, A], |_, _| None, 7);
+        let s = Steering::new(&[A, A, A], |_, _| None, 1024, 7);
         for p in EPHEMERAL_FIRST..EPHEMERAL_FIRST + 30 {
             assert_eq!(s.owner(&tuple(p, 80), None), Some((p - EPHEMERAL_FIRST) as usize % 3));
         }
@@ -352,7 +339,7 @@ mod tests {
 
     #[test]
     fn groups_are_cores_that_share_an_address() {
-        let s = Steering::new(&[A, A, B, B], |_, _| None, 7);
+        let s = Steering::new(&[A, A, B, B], |_, _| None, 1024, 7);
         assert_eq!(s.group_of(A), &[0, 1]);
         assert_eq!(s.group_of(B), &[2, 3]);
         let to_b = FourTuple { local_ip: B, ..tuple(EPHEMERAL_FIRST + 1, 80) };
@@ -367,6 +354,7 @@ mod tests {
         let s = Steering::new(
             &[A, A],
             |_, cores| Some(RssRule { key: DEFAULT_RSS_KEY.to_vec(), reta: reta.clone() }).filter(|_| cores.len() == 2),
+            1024,
             7,
         );
         let t = tuple(50_000, 80);
@@ -378,8 +366,31 @@ mod tests {
     }
 
     #[test]
+    fn a_full_steering_queue_hands_the_frame_back_and_leaks_nothing() {
+        use crate::config::{EalConfig, Hugepages, MempoolConfig};
+        let config = EalConfig { lcores: "0".into(), hugepages: Hugepages::Auto, memory_mb: 256, ..Default::default() };
+        let _eal = crate::Eal::init(&config).expect("EAL init");
+        let pool = crate::Mempool::new("steer", &MempoolConfig { mbufs: 255, cache: 0, ..Default::default() }, 0)
+            .expect("pool");
+        let s = Steering::new(&[A, A], |_, _| None, 8, 7);
+        for _ in 0..8 {
+            assert!(s.push(0, 1, pool.alloc().expect("alloc")).is_ok());
+        }
+        let refused = s.push(0, 1, pool.alloc().expect("alloc")).expect_err("the ninth frame finds the queue full");
+        assert_eq!(pool.in_use(), 9, "the refused frame is handed back, not freed or lost");
+        drop(refused);
+        assert!(s.has_input(1) && !s.has_input(0));
+        assert_eq!(std::iter::from_fn(|| s.pop(0, 1)).count(), 8);
+        assert!(pool.is_full(), "{} mbuf(s) leaked", pool.in_use());
+        // Frames still queued when the steering goes are freed with it.
+        s.push(1, 0, pool.alloc().expect("alloc")).expect("room");
+        drop(s);
+        assert!(pool.is_full(), "{} mbuf(s) leaked", pool.in_use());
+    }
+
+    #[test]
     fn listeners_are_registered_per_port_and_core() {
-        let s = Steering::new(&[A, A], |_, _| None, 7);
+        let s = Steering::new(&[A, A], |_, _| None, 1024, 7);
         assert!(!s.listened_anywhere(80));
         s.set_listening(80, 1, true);
         assert!(s.listened_anywhere(80));
