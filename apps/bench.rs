@@ -1,9 +1,11 @@
 //! zcnet-bench: the load generator of scripts/bench.sh, on the zcnet stack.
 //!
 //! On an in-memory wire (config/wire.toml) it is a whole benchmark in one
-//! process: core 0 serves (echo on port 7, discard on 9, UDP echo on 7),
-//! core 1 is the client. With `--server ADDR` every core is a client of a
-//! server elsewhere (zcnet-echo behind a tap, say).
+//! process: the cores with the first address of `net.core_ips` serve (echo
+//! on port 7, discard on 9, UDP echo on 7, HTTP on 80), the others are
+//! clients and share `--conns` between them (config/wire-rss.toml: two of
+//! each). With `--server ADDR` every core is a client of a server elsewhere
+//! (zcnet-echo behind a tap, say).
 //!
 //!     zcnet-bench --config config/wire.toml --scenario rr --conns 32 --secs 5
 //!
@@ -26,6 +28,7 @@ use servers::{DISCARD_PORT, ECHO_PORT};
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use usage::{config_or_exit, exit_usage};
@@ -67,15 +70,24 @@ fn main() {
     let server_ip: IpAddr = match args.server {
         Some(ip) => ip,
         None => config.net.core_ips.first().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            exit_usage("an in-memory wire needs net.core_ips (core 0 serves, core 1 is the client)")
+            exit_usage(
+                "an in-memory wire needs net.core_ips (cores with the first address serve, the others are clients)",
+            )
         }),
     };
     let bench = args.bench.clone();
-    let serve_on_core0 = args.server.is_none();
+    let on_own_wire = args.server.is_none();
+    let core_ips: Vec<IpAddr> = config.net.core_ips.iter().filter_map(|s| s.parse().ok()).collect();
+    let finished = Arc::new(AtomicUsize::new(0));
     let report = zcnet::run(&config, move |core| {
-        let bench = bench.clone();
+        let (mut bench, finished) = (bench.clone(), finished.clone());
+        // Which cores are clients, and this core's place among them.
+        let is_client = |i: usize| !on_own_wire || core_ips.get(i).is_none_or(|&ip| ip != server_ip);
+        let clients = (0..core.cores).filter(|&i| is_client(i)).count();
+        let place = (0..core.lcore.index).filter(|&i| is_client(i)).count();
+        let serves = !is_client(core.lcore.index);
         async move {
-            if serve_on_core0 && core.lcore.index == 0 {
+            if serves {
                 let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
                 let udp = UdpSocket::bind(any(ECHO_PORT)).expect("udp bind");
                 if bench.scenario == Scenario::UdpZc {
@@ -91,6 +103,8 @@ fn main() {
                 servers::accept_loop(any(ECHO_PORT), servers::tcp_echo).await;
                 return;
             }
+            // The clients share the connections.
+            bench.conns = bench.conns / clients + usize::from(place < bench.conns % clients);
             let rss_idle_kb = bench::proc_status_kb("VmRSS");
             let (tally, setup_s) = client(&bench, server_ip).await;
             let mut r = RESULT.lock().unwrap_or_else(|e| e.into_inner());
@@ -103,8 +117,10 @@ fn main() {
                 None => *r = Some(Measured { tally, rss_idle_kb, setup_s }),
             }
             drop(r);
-            // The client is done: stop every core (the server's too).
-            zcnet::signal::request_stop();
+            // Every client is done: stop every core (the servers' too).
+            if finished.fetch_add(1, Ordering::AcqRel) + 1 == clients {
+                zcnet::signal::request_stop();
+            }
         }
     })
     .unwrap_or_else(|e| exit_usage(&e.to_string()));

@@ -109,6 +109,29 @@ pub struct PortConfig {
     /// ...) with real Ethernet frames and no kernel in between. For tests
     /// and benchmarks without a NIC; give each core an address with `net.core_ips`.
     pub wire: bool,
+    /// How a wire delivers frames (see [`WireSpread`]); `pairs` by default.
+    pub wire_spread: WireSpread,
+    /// The two sides of a spreading wire: the queues (= worker cores, in
+    /// order) of each, e.g. `[[0, 1], [2, 3]]`.
+    pub wire_sides: Vec<Vec<u16>>,
+    /// A spreading wire's Toeplitz key, 40 bytes in hex; the default is the
+    /// RSS specification's key that Intel's drivers and testpmd use.
+    pub wire_rss_key: Option<String>,
+}
+
+/// Where an in-memory wire delivers a frame (details in the `wire` module).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WireSpread {
+    /// Queue `i` is cabled to queue `i ^ 1`.
+    #[default]
+    Pairs,
+    /// To the queue of the other side that RSS with the Toeplitz hash picks,
+    /// as a NIC would.
+    Toeplitz,
+    /// To the other side's queues in turn, whatever the flow (a device
+    /// without RSS).
+    RoundRobin,
 }
 
 impl Default for PortConfig {
@@ -122,6 +145,9 @@ impl Default for PortConfig {
             mac: None,
             checksum_offload: true,
             wire: false,
+            wire_spread: WireSpread::Pairs,
+            wire_sides: Vec::new(),
+            wire_rss_key: None,
         }
     }
 }
@@ -187,13 +213,23 @@ pub struct NetConfig {
     pub core_ips: Vec<String>,
     /// The default gateway, if any.
     pub gateway: Option<String>,
+    /// Frames one core may have handed to another and not yet taken (per
+    /// ordered pair of cores); more are dropped and counted in
+    /// `steering.steer_drops`.
+    pub steer_queue: usize,
     /// TCP settings.
     pub tcp: TcpConfig,
 }
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { ip: "198.18.0.2/24".into(), core_ips: Vec::new(), gateway: None, tcp: TcpConfig::default() }
+        NetConfig {
+            ip: "198.18.0.2/24".into(),
+            core_ips: Vec::new(),
+            gateway: None,
+            steer_queue: 1024,
+            tcp: TcpConfig::default(),
+        }
     }
 }
 
@@ -339,6 +375,20 @@ impl Config {
             if let Some(mac) = &p.mac {
                 parse_mac(mac).map_err(|e| ConfigError::new(field("mac"), e))?;
             }
+            if p.wire_spread != WireSpread::Pairs || !p.wire_sides.is_empty() {
+                if !p.wire {
+                    return Err(ConfigError::new(
+                        field("wire_spread"),
+                        "applies to an in-memory wire only (wire = true)",
+                    ));
+                }
+                if p.wire_sides.len() != 2 || p.wire_sides.iter().any(|s| s.is_empty()) {
+                    return Err(ConfigError::new(field("wire_sides"), "must be two non-empty lists of queues"));
+                }
+            }
+            if let Some(key) = &p.wire_rss_key {
+                crate::wire::parse_key(key).map_err(|e| ConfigError::new(field("wire_rss_key"), e))?;
+            }
         }
         if self.mempool.mbufs < 64 {
             return Err(ConfigError::new("mempool.mbufs", "must be at least 64"));
@@ -365,6 +415,9 @@ impl Config {
         for (i, ip) in self.net.core_ips.iter().enumerate() {
             ip.parse::<Ipv4Addr>()
                 .map_err(|e| ConfigError::new(format!("net.core_ips[{i}]"), format!("{ip:?}: {e}")))?;
+        }
+        if !(1..=65536).contains(&self.net.steer_queue) {
+            return Err(ConfigError::new("net.steer_queue", "must be in 1..=65536"));
         }
         if self.net.tcp.backlog == 0 {
             return Err(ConfigError::new("net.tcp.backlog", "must be at least 1"));
@@ -447,7 +500,7 @@ mod tests {
     #[test]
     fn sample_configs_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-        for name in ["null.toml", "ring.toml", "tap.toml", "nic.toml", "wire.toml"] {
+        for name in ["null.toml", "ring.toml", "tap.toml", "nic.toml", "wire.toml", "wire-rss.toml"] {
             Config::load(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }

@@ -33,6 +33,7 @@ mod run;
 pub mod runtime;
 pub mod signal;
 pub mod toeplitz;
+mod wire;
 
 pub use eal::{free_hugepages, Eal, Launched, Lcore, WorkerPanic};
 pub use error::{Error, PacketError, Result};

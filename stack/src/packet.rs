@@ -313,6 +313,19 @@ impl Packet {
         (m.ol_flags & RX_RSS_HASH != 0).then_some(rss)
     }
 
+    /// Records `hash` as the RSS hash of a received frame, as a NIC does
+    /// (the in-memory wire's `toeplitz` mode).
+    #[inline]
+    pub(crate) fn set_rss_hash(&mut self, hash: u32) {
+        // SAFETY: exclusive access; `hash.rss` is a plain-integer union
+        // member and writing it leaves the other members valid integers.
+        unsafe {
+            let m = self.mbuf.as_mut();
+            m.__bindgen_anon_2.hash.rss = hash;
+            m.ol_flags |= RX_RSS_HASH;
+        }
+    }
+
     /// The IPv4 header checksum status reported by the NIC.
     #[inline]
     pub fn rx_ip_checksum(&self) -> ChecksumStatus {
@@ -519,9 +532,9 @@ impl PacketBatch {
     }
 
     /// The packets, mutably, without telling the batch (crate use only:
-    /// nothing here changes a packet's segments).
+    /// callers do not change a packet's segments).
     #[inline]
-    fn packets_mut(&mut self) -> &mut [Packet] {
+    pub(crate) fn packets_mut(&mut self) -> &mut [Packet] {
         // SAFETY: slots head..len are initialised; MaybeUninit<Packet> has
         // Packet's layout.
         unsafe { std::slice::from_raw_parts_mut(self.slots.as_mut_ptr().add(self.head) as *mut Packet, self.len()) }

@@ -27,9 +27,10 @@ use crate::config::{parse_mac, PortConfig};
 use crate::error::{Error, Result};
 use crate::mempool::Mempool;
 use crate::packet::{Packet, PacketBatch};
+use crate::toeplitz::RssRule;
+use crate::wire::{Fanout, Rings};
 use std::ffi::{CStr, CString};
 use std::marker::PhantomData;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -40,6 +41,12 @@ const TX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
 const TX_OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
 const TX_OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
 const TX_OFFLOAD_MBUF_FAST_FREE: u64 = 1 << 16;
+const RX_OFFLOAD_RSS_HASH: u64 = 1 << 19;
+/// RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP.
+const RSS_HASH_TYPES: u64 = 1 << 2 | RSS_NONFRAG_IPV4_TCP | 1 << 5;
+const RSS_NONFRAG_IPV4_TCP: u64 = 1 << 4;
+/// The most destinations a spreading wire gives one core.
+const MAX_FANOUT: usize = 16;
 /// Most bursts `RxQueue::drain` reads: enough for any ring (64 x 1024
 /// packets), and an end for devices that generate packets forever.
 const DRAIN_BURSTS: usize = 1024;
@@ -102,64 +109,10 @@ pub struct Port {
     // Queue `i` receives into `pools[i]` (and a tx queue copies what it
     // cannot send as it is into it): keep them alive while the port is.
     pools: Vec<Arc<Mempool>>,
+    /// The RSS configuration read back from the device, if it has RSS.
+    rss: Option<RssRule>,
     // An in-memory wire's rings; dropped (freed) after the port is closed.
-    _rings: Rings,
-}
-
-/// The rte_rings of an in-memory wire: ring `i` carries frames to queue `i`.
-#[derive(Default)]
-struct Rings(Vec<NonNull<dpdk_sys::rte_ring>>);
-
-// SAFETY: the rings are only freed in Drop, after the port that uses them
-// is closed; the pointers are not dereferenced by Rust code.
-unsafe impl Send for Rings {}
-// SAFETY: as above; shared access never touches the rings.
-unsafe impl Sync for Rings {}
-
-impl Rings {
-    fn create(name: &str, queues: u16, size: u16) -> Result<Rings> {
-        if !dpdk_sys::HAS_RING_WIRE {
-            return Err(Error::PortCapability {
-                port: name.into(),
-                what: "this build has no in-memory wire (the net_ring PMD could not be linked)".into(),
-            });
-        }
-        let mut rings = Rings::default();
-        for q in 0..queues {
-            let cname = CString::new(format!("{name}-q{q}")).map_err(|_| Error::NoSuchPort(name.into()))?;
-            // One producer (the peer core's tx), one consumer (this core's rx).
-            let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ;
-            // SAFETY: valid name; DPDK copies it.
-            let r = unsafe { dpdk_sys::rte_ring_create(cname.as_ptr(), size as u32, -1, flags) };
-            rings.0.push(NonNull::new(r).ok_or_else(|| Error::dpdk("rte_ring_create", 0))?);
-        }
-        Ok(rings)
-    }
-
-    /// Makes the ethdev: queue `i` receives from ring `i` and sends into the
-    /// ring of queue `i ^ 1` (itself when it has no partner).
-    fn port_id(&self, name: &str) -> Result<u16> {
-        let n = self.0.len();
-        let rx: Vec<*mut dpdk_sys::rte_ring> = self.0.iter().map(|r| r.as_ptr()).collect();
-        let tx: Vec<*mut dpdk_sys::rte_ring> = (0..n).map(|i| if i ^ 1 < n { rx[i ^ 1] } else { rx[i] }).collect();
-        let cname = CString::new(name).map_err(|_| Error::NoSuchPort(name.into()))?;
-        // SAFETY: n valid rings in each array, alive until Rings drops.
-        let ret = unsafe { dpdk_sys::eth_from_rings(cname.as_ptr(), rx.as_ptr(), tx.as_ptr(), n as u32, 0) };
-        if ret < 0 {
-            return Err(Error::dpdk("rte_eth_from_rings", ret));
-        }
-        Ok(ret as u16)
-    }
-}
-
-impl Drop for Rings {
-    fn drop(&mut self) {
-        for r in self.0.drain(..) {
-            // SAFETY: created by rte_ring_create; the port using it is closed
-            // (Port::drop runs before its fields drop).
-            unsafe { dpdk_sys::rte_ring_free(r.as_ptr()) };
-        }
-    }
+    wire: Rings,
 }
 
 impl std::fmt::Debug for Port {
@@ -174,6 +127,38 @@ fn check(call: &'static str, ret: i32) -> Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Spreads the redirection table of port `id` over its `queues` queues and
+/// reads it and the hash key back: the RSS rule every core computes owners
+/// with. `None` if the device refuses any of it (then the stack steers).
+fn read_rss(id: u16, info: &dpdk_sys::rte_eth_dev_info, queues: u16) -> Option<RssRule> {
+    let size = info.reta_size as usize;
+    let group = dpdk_sys::RTE_ETH_RETA_GROUP_SIZE as usize;
+    let mut table = vec![dpdk_sys::rte_eth_rss_reta_entry64 { mask: u64::MAX, reta: [0; 64] }; size.div_ceil(group)];
+    for e in 0..size {
+        table[e / group].reta[e % group] = (e % queues as usize) as u16;
+    }
+    // SAFETY: `table` has room for `size` entries in 64-entry groups.
+    if unsafe { dpdk_sys::rte_eth_dev_rss_reta_update(id, table.as_mut_ptr(), size as u16) } < 0 {
+        return None;
+    }
+    table.iter_mut().for_each(|g| g.reta = [0; 64]);
+    // SAFETY: as above.
+    if unsafe { dpdk_sys::rte_eth_dev_rss_reta_query(id, table.as_mut_ptr(), size as u16) } < 0 {
+        return None;
+    }
+    let reta: Vec<u16> = (0..size).map(|e| table[e / group].reta[e % group]).collect();
+    let mut key = vec![0u8; if info.hash_key_size > 0 { info.hash_key_size as usize } else { 40 }];
+    // SAFETY: zeroed rss_conf is valid; the key buffer has rss_key_len bytes.
+    let mut conf: dpdk_sys::rte_eth_rss_conf = unsafe { std::mem::zeroed() };
+    conf.rss_key = key.as_mut_ptr();
+    conf.rss_key_len = key.len() as u8;
+    // SAFETY: valid port id and out-pointer, key buffer as above.
+    if unsafe { dpdk_sys::rte_eth_dev_rss_hash_conf_get(id, &mut conf) } < 0 {
+        return None;
+    }
+    (!reta.is_empty() && reta.iter().all(|&q| q < queues)).then_some(RssRule { key, reta })
 }
 
 /// The port id of a device by name (`"net_null0"`, a PCI address).
@@ -199,14 +184,16 @@ impl Port {
         if queues == 0 {
             return Err(Error::PortCapability { port: name, what: "no mempool given for its queues".into() });
         }
-        let rings = if config.wire { Rings::create(&name, queues, config.rx_desc)? } else { Rings::default() };
-        let id = if config.wire { rings.port_id(&name)? } else { port_id_by_name(&name)? };
+        let (rings, id) =
+            if config.wire { Rings::create(config, queues)? } else { (Rings::default(), port_id_by_name(&name)?) };
+        // A spreading wire has a transmit queue per (core, receiving queue).
+        let tx_queues = rings.tx_queues(queues);
         // SAFETY: rte_eth_dev_info is a plain C struct; zeroed is a valid
         // initial value and the call fills it.
         let mut info: dpdk_sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
         // SAFETY: valid port id and out-pointer.
         check("rte_eth_dev_info_get", unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) })?;
-        if info.max_rx_queues < queues || info.max_tx_queues < queues {
+        if info.max_rx_queues < queues || info.max_tx_queues < tx_queues {
             return Err(Error::PortCapability {
                 port: name,
                 what: format!(
@@ -249,8 +236,22 @@ impl Port {
         if fast_free {
             conf.txmode.offloads |= TX_OFFLOAD_MBUF_FAST_FREE;
         }
+        // RSS only where the device has a redirection table to read back
+        // and hashes IPv4 TCP by its 4-tuple; elsewhere (net_tap, whose
+        // kernel side picks the queue; net_ring) flows land where they land
+        // and the stack steers them in software.
+        let rss_hf = info.flow_type_rss_offloads & RSS_HASH_TYPES;
+        let want_rss = !config.wire && queues > 1 && info.reta_size > 0 && rss_hf & RSS_NONFRAG_IPV4_TCP != 0;
+        if want_rss {
+            conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
+            // No key given: the device keeps its own, which is read back.
+            conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+            if info.rx_offload_capa & RX_OFFLOAD_RSS_HASH != 0 {
+                conf.rxmode.offloads |= RX_OFFLOAD_RSS_HASH;
+            }
+        }
         // SAFETY: valid port id; conf outlives the call.
-        check("rte_eth_dev_configure", unsafe { dpdk_sys::rte_eth_dev_configure(id, queues, queues, &conf) })?;
+        check("rte_eth_dev_configure", unsafe { dpdk_sys::rte_eth_dev_configure(id, queues, tx_queues, &conf) })?;
 
         let (mut rx_desc, mut tx_desc) = (config.rx_desc, config.tx_desc);
         // SAFETY: valid port id and out-pointers.
@@ -263,20 +264,19 @@ impl Port {
         for (q, pool) in pools.iter().enumerate() {
             let mut rxconf = info.default_rxconf;
             rxconf.offloads = conf.rxmode.offloads;
+            // SAFETY: the port is configured with `queues` rx queues; the
+            // pool outlives the port (held in `pools`).
+            check("rte_eth_rx_queue_setup", unsafe {
+                dpdk_sys::rte_eth_rx_queue_setup(id, q as u16, rx_desc, socket as u32, &rxconf, pool.as_ptr())
+            })?;
+        }
+        for q in 0..tx_queues {
             let mut txconf = info.default_txconf;
             txconf.offloads = conf.txmode.offloads;
-            // SAFETY: the port is configured with `queues` queues; the pool
-            // outlives the port (held in `pools`).
-            unsafe {
-                check(
-                    "rte_eth_rx_queue_setup",
-                    dpdk_sys::rte_eth_rx_queue_setup(id, q as u16, rx_desc, socket as u32, &rxconf, pool.as_ptr()),
-                )?;
-                check(
-                    "rte_eth_tx_queue_setup",
-                    dpdk_sys::rte_eth_tx_queue_setup(id, q as u16, tx_desc, socket as u32, &txconf),
-                )?;
-            }
+            // SAFETY: the port is configured with `tx_queues` tx queues.
+            check("rte_eth_tx_queue_setup", unsafe {
+                dpdk_sys::rte_eth_tx_queue_setup(id, q, tx_desc, socket as u32, &txconf)
+            })?;
         }
 
         // MTU: some virtual devices cannot change it; that is only an error
@@ -320,6 +320,7 @@ impl Port {
         }
         // SAFETY: valid, configured port.
         check("rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(id) })?;
+        let rss = if want_rss { read_rss(id, &info, queues) } else { None };
         if config.promiscuous {
             // Not every vdev supports it (net_null does not care); ignore -ENOTSUP.
             // SAFETY: valid started port.
@@ -340,7 +341,8 @@ impl Port {
             tx_claimed: claimed(queues),
             fast_free,
             pools: pools.to_vec(),
-            _rings: rings,
+            rss,
+            wire: rings,
         }))
     }
 
@@ -367,6 +369,19 @@ impl Port {
     /// Number of rx/tx queue pairs.
     pub fn queue_pairs(&self) -> u16 {
         self.queues
+    }
+
+    /// How the port spreads the flows of a group of `cores` (queue `i` is
+    /// core `i`'s) over their queues, if it does so by RSS: a NIC whose
+    /// redirection table spans every queue (read back at start), or a side
+    /// of an in-memory wire in `toeplitz` mode. `None`: frames land on any
+    /// queue and the stack steers them.
+    pub fn rss_rule(&self, cores: &[usize]) -> Option<RssRule> {
+        if let Some(rule) = self.wire.rss_rule(cores) {
+            return Some(rule);
+        }
+        let all = cores.len() == self.queues as usize && (0..self.queues as usize).all(|q| cores.contains(&q));
+        self.rss.clone().filter(|_| all)
     }
 
     /// The checksum offloads in use.
@@ -519,6 +534,7 @@ impl Port {
             port: self.clone(),
             port_id: self.id,
             queue,
+            fanout: self.wire.fanout(queue),
             refused: 0,
             unsendable: 0,
             pool,
@@ -626,6 +642,8 @@ pub struct TxQueue {
     pool: Arc<Mempool>,
     /// With FAST_FREE, the only pool whose mbufs the driver may be given.
     fast_free_pool: Option<*mut dpdk_sys::rte_mempool>,
+    /// On a spreading in-memory wire: which transmit queue each frame takes.
+    fanout: Option<Fanout>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -638,6 +656,9 @@ impl TxQueue {
     /// sent.
     #[inline]
     pub fn tx_burst(&mut self, batch: &mut PacketBatch) -> usize {
+        if self.fanout.is_some() {
+            return self.tx_burst_fanout(batch);
+        }
         // Checked one by one only when a packet may be unfit: rx fills
         // batches with single segments (see PacketBatch).
         if self.fast_free_pool.is_some() || batch.may_hold_chains() {
@@ -699,6 +720,80 @@ impl TxQueue {
                 }
             }
         }
+    }
+
+    /// `tx_burst` on a spreading in-memory wire: each frame goes to the
+    /// transmit queue its [`Fanout`] picks. The batch is reordered by
+    /// destination (stably: a flow's frames, which share one, keep their
+    /// order) and sent in one burst per destination; what a full ring
+    /// refuses stays in `batch`.
+    #[inline(never)]
+    fn tx_burst_fanout(&mut self, batch: &mut PacketBatch) -> usize {
+        if batch.may_hold_chains() {
+            self.keep_only_sendable(batch);
+        }
+        let Some(fanout) = self.fanout.as_mut() else { return 0 };
+        let mut count = [0usize; MAX_FANOUT];
+        let mut pos = [0u8; crate::MAX_BURST];
+        {
+            let pkts = batch.packets_mut();
+            let mut dest = [0u8; crate::MAX_BURST];
+            for (i, p) in pkts.iter_mut().enumerate() {
+                let d = fanout.pick(p);
+                dest[i] = d as u8;
+                count[d] += 1;
+            }
+            // A stable counting sort, in place: packet i moves to pos[i].
+            let mut next = [0usize; MAX_FANOUT];
+            let mut at = 0;
+            for (n, c) in next.iter_mut().zip(count) {
+                *n = at;
+                at += c;
+            }
+            for (i, &d) in dest[..pkts.len()].iter().enumerate() {
+                pos[i] = next[d as usize] as u8;
+                next[d as usize] += 1;
+            }
+            for i in 0..pkts.len() {
+                while pos[i] as usize != i {
+                    let j = pos[i] as usize;
+                    pkts.swap(i, j);
+                    pos.swap(i, j);
+                }
+            }
+        }
+        let mut sent = 0;
+        for (&queue, &n) in fanout.queues.iter().zip(&count).filter(|(_, &n)| n > 0) {
+            let (ptr, _) = batch.pending_raw();
+            // SAFETY: the batch's first `n` packets are owned single-segment
+            // mbufs (checked above when it may hold chains) bound for this
+            // queue; a ring queue has no FAST_FREE. The driver takes the
+            // first `took`, and `consumed` removes exactly those.
+            let took = unsafe {
+                let took = dpdk_sys::zc_eth_tx_burst(self.port_id, queue, ptr, n as u16) as usize;
+                batch.consumed(took);
+                took
+            };
+            sent += took;
+            if took < n {
+                break;
+            }
+        }
+        sent
+    }
+
+    /// Replaces each chained packet of `batch` by a one-mbuf copy (dropping
+    /// and counting it in [`TxQueue::unsendable`] if none can be made).
+    fn keep_only_sendable(&mut self, batch: &mut PacketBatch) {
+        let mut kept = PacketBatch::new();
+        while let Some(p) = batch.pop() {
+            match self.make_sendable(p) {
+                // Room: `kept` gets at most what `batch` held.
+                Ok(p) => drop(kept.push(p)),
+                Err(_) => self.unsendable += 1,
+            }
+        }
+        *batch = kept;
     }
 
     /// Whether the device can take `packet` as it is.

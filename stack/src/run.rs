@@ -28,6 +28,7 @@ use crate::runtime::Executor;
 use crate::signal::{install_handlers, stop_requested};
 use std::future::Future;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,9 @@ pub struct RunReport {
 }
 
 /// Runs `main` on every worker core (or on the main lcore if there are
-/// none) until every core's future returns or SIGINT/SIGTERM arrives; then
+/// none) until every core's future has returned or SIGINT/SIGTERM arrives
+/// (a core whose future returned keeps serving its queue, its other tasks
+/// and the frames it hands to other cores until then); then
 /// closes connections gracefully (up to `runtime.shutdown_grace_secs`),
 /// frees every mbuf and cleans EAL up.
 ///
@@ -95,8 +98,9 @@ where
         pools: pools.clone(),
         config: config.clone(),
         mailboxes: Mailboxes::new(cores),
-        steering: (cores > 1).then(|| steering_for(config, cores)).transpose()?,
+        steering: (cores > 1).then(|| steering_for(config, &port, cores)).transpose()?,
         cores,
+        running: AtomicUsize::new(cores),
     };
     let job = {
         let report = report.clone();
@@ -132,6 +136,11 @@ struct Cluster {
     mailboxes: Arc<Mailboxes>,
     steering: Option<Arc<Steering>>,
     cores: usize,
+    /// Cores whose future has not returned yet. A core whose future
+    /// returned keeps serving until this is zero: other cores' flows may
+    /// still arrive on its queue (and be handed over from there), and the
+    /// tasks it spawned may still run.
+    running: AtomicUsize,
 }
 
 fn core_main<F, Fut>(lcore: Lcore, cluster: &Cluster, main: &F) -> NetStats
@@ -139,7 +148,7 @@ where
     F: Fn(Core) -> Fut,
     Fut: Future<Output = ()> + 'static,
 {
-    let Cluster { port, pools, config, mailboxes, steering, cores } = cluster;
+    let Cluster { port, pools, config, mailboxes, steering, cores, running } = cluster;
     let (cores, pool) = (*cores, &pools[lcore.index]);
     let q = lcore.index as u16;
     let (rxq, txq) = match (port.rx_queue(q), port.tx_queue(q)) {
@@ -165,7 +174,15 @@ where
         executor.spawn(mailbox::serve(lcore.index, mailboxes.clone()));
         let main_task = executor.spawn(main(core));
         let mut idle_turns = 0u32;
-        while !stop_requested() && !main_task.is_finished() {
+        let mut returned = false;
+        while !stop_requested() {
+            if !returned && main_task.is_finished() {
+                returned = true;
+                running.fetch_sub(1, Ordering::AcqRel);
+            }
+            if returned && running.load(Ordering::Acquire) == 0 {
+                break;
+            }
             let received = net.ingress();
             executor.fire_timers(Instant::now());
             let ran = executor.run_ready(budget);
@@ -223,13 +240,14 @@ fn idle_sleep(executor: &Executor, net: &NetCore, max: Duration) {
     }
 }
 
-/// Flow ownership for `cores` cores with the addresses `config` gives them.
-fn steering_for(config: &Config, cores: usize) -> Result<Arc<Steering>> {
+/// Flow ownership for `cores` cores with the addresses `config` gives them,
+/// by the RSS the port reports for each group of cores that share one.
+fn steering_for(config: &Config, port: &Port, cores: usize) -> Result<Arc<Steering>> {
     let ips = (0..cores)
         .map(|i| crate::net::core_address(&config.net, i).map(|(ip, _)| ip))
         .collect::<std::io::Result<Vec<_>>>()
         .map_err(|e| Error::PortCapability { port: "(stack)".into(), what: e.to_string() })?;
-    Ok(Steering::new(&ips, |_, _| None, random_seed()))
+    Ok(Steering::new(&ips, |_, group| port.rss_rule(group), config.net.steer_queue, random_seed()))
 }
 
 fn random_seed() -> u64 {
