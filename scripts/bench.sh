@@ -93,6 +93,11 @@ NAME-runs.tsv and the raw runs log NAME-runs.log):
           Options of rr, stream, crr, udp, udp-zc, http, hyper and scale:
             --runs N          runs per program and row (default 5)
             --secs S          measured seconds per run, whole seconds (default 5)
+          rr, stream, crr, udp and scale also take:
+            --wire FILE       zcnet-bench's wire configuration (default
+                              config/wire.toml: one server core, one client
+                              core); config/wire-rss.toml has two of each
+                              (RSS-spread), e.g. --wire config/wire-rss.toml
   all     fwd, rr, stream, crr, udp, udp-zc and http (fwd with 3 runs of 3 s;
           the others with --runs 5 --secs 3 unless given), then
           target/bench/all.md with the command line, date, machine and commit,
@@ -646,6 +651,11 @@ parse_app_opts() {
     case "$1" in
       --runs) [ $# -ge 2 ] || usage_error "--runs needs a value"; RUNS=$2; shift 2 ;;
       --secs) [ $# -ge 2 ] || usage_error "--secs needs a value"; SECS=$2; shift 2 ;;
+      --wire)
+        case "$sub" in rr|stream|crr|udp|scale) ;; *) usage_error "$sub: --wire is an option of rr, stream, crr, udp and scale" ;; esac
+        [ $# -ge 2 ] || usage_error "--wire needs a configuration file"
+        [ -f "$2" ] || usage_error "--wire: no such file '$2'"
+        WIRE_CONFIG=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
       --idle)
         [ "$sub" = http ] || usage_error "$sub: --idle is an option of http only"
         [ $# -ge 2 ] || usage_error "--idle needs a value"
