@@ -119,6 +119,7 @@ fn main() {
     for (i, c) in report.cores.iter().enumerate() {
         println!("queue {i}: {c:?}");
     }
+    println!("total: {:?}", report.total());
     if CLIENT_FAILED.load(Ordering::Relaxed) {
         std::process::exit(1);
     }

@@ -68,6 +68,7 @@ fn main() {
     for (i, c) in report.cores.iter().enumerate() {
         println!("queue {i}: {c:?}");
     }
+    println!("total: {:?}", report.total());
 }
 
 /// A parsed request head, or why there is none.

@@ -82,6 +82,8 @@ fn httpd_serves_500_connections_on_several_cores(lcores: &str, workers: usize) {
     eprintln!("accepted per core: {accepted:?}; steered out {:?}", per_core(&stdout, "steered_out"));
     assert_eq!(accepted.len(), workers, "{stdout}");
     assert_eq!(accepted.iter().sum::<u64>(), 500, "{stdout}");
+    let total = stdout.lines().find(|l| l.starts_with("total: NetStats")).expect("a total line");
+    assert!(total.contains(" accepted: 500,"), "the total adds the cores up: {total}");
     assert!(accepted.iter().filter(|&&n| n > 0).count() > 1, "only one core accepted: {accepted:?}\n{stdout}");
 }
 

@@ -65,6 +65,13 @@ pub struct RunReport {
     pub pools_full: bool,
 }
 
+impl RunReport {
+    /// Every core's counters added up.
+    pub fn total(&self) -> NetStats {
+        NetStats::total(&self.cores)
+    }
+}
+
 /// Runs `main` on every worker core (or on the main lcore if there are
 /// none) until every core's future has returned or SIGINT/SIGTERM arrives
 /// (a core whose future returned keeps serving its queue, its other tasks

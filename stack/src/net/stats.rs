@@ -94,3 +94,52 @@ pub struct TcpStats {
 pub fn stats() -> io::Result<NetStats> {
     current()?.stats()
 }
+
+/// `a += b` for counter structs: every field added.
+macro_rules! add_fields {
+    ($t:ty: $($f:ident),+ $(,)?) => {
+        impl std::ops::AddAssign<&$t> for $t {
+            fn add_assign(&mut self, other: &$t) {
+                $(self.$f += &other.$f;)+
+            }
+        }
+    };
+}
+
+add_fields!(DeviceStats: rx_packets, tx_packets, drop_no_mbuf, drop_tx_full, drop_bad_checksum, drop_oversized, drop_malformed);
+add_fields!(DatagramStats: delivered, malformed, bad_checksum, fragments, ip_options, queue_full, sent, tx_dropped);
+add_fields!(TcpStats: rst_accepted, rst_challenged, rst_out_of_window, syn_challenged, challenge_acks,
+    challenge_acks_limited, time_wait, time_wait_evicted, time_wait_acks, time_wait_reused, time_wait_rst_ignored);
+add_fields!(SteeringStats: steered_out, steered_in, steer_drops, arp_copies, syn_owner_not_listening);
+add_fields!(NetStats: device, tcp_sockets, mbufs_in_use, dropped_before_accept, accepted, syn_backlog_full,
+    datagrams, read_wraps, write_wraps, copied_to_app, copied_from_app, reclaimed, tcp, steering);
+
+impl NetStats {
+    /// The counters of several cores added up.
+    pub fn total<'a>(cores: impl IntoIterator<Item = &'a NetStats>) -> NetStats {
+        cores.into_iter().fold(NetStats::default(), |mut sum, c| {
+            sum += c;
+            sum
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_total_adds_every_counter_of_every_core() {
+        let mut a = NetStats { accepted: 3, ..Default::default() };
+        a.device.rx_packets = 10;
+        a.steering.steered_out = 4;
+        a.tcp.time_wait = 1;
+        a.datagrams.sent = 2;
+        let mut b = a;
+        b.device.rx_packets = 5;
+        let t = NetStats::total([&a, &b]);
+        assert_eq!((t.accepted, t.device.rx_packets, t.steering.steered_out), (6, 15, 8));
+        assert_eq!((t.tcp.time_wait, t.datagrams.sent), (2, 4));
+        assert_eq!(NetStats::total([]), NetStats::default());
+    }
+}
