@@ -691,7 +691,8 @@ pair_cmd() {
   new_log "$tsv"
   # shellcheck disable=SC2086  # conns_list is a space-separated list
   pair_runs "$tsv" "$scenario" "$size" "$RUNS" "$SECS" "" $conns_list
-  publish "$name" "$tsv" "$started" --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU"
+  publish "$name" "$tsv" "$started" --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU" \
+    --wire "${WIRE_CONFIG#"$ROOT"/}"
 }
 
 cmd_rr() { pair_cmd rr rr 64 "1 32 256" "$@"; }
@@ -725,7 +726,8 @@ cmd_scale() {
   pair_runs "$tsv" rr 64 "$RUNS" "$SECS" "rr " $SCALE_RR_CONNS
   # shellcheck disable=SC2086
   pair_runs "$tsv" crr 64 "$RUNS" "$SECS" "crr " $SCALE_CRR_CONNS
-  publish scale "$tsv" "$started" --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU"
+  publish scale "$tsv" "$started" --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU" \
+    --wire "${WIRE_CONFIG#"$ROOT"/}"
 }
 
 # ---------------------------------------------------------------- udp-zc --

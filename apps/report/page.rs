@@ -41,6 +41,9 @@ pub struct Setup {
     /// http: the idle policy zcnet-httpd was given (`busy`, `backoff`), if any.
     #[arg(long)]
     pub idle: Option<String>,
+    /// rr, stream, crr, udp, scale: zcnet-bench's wire configuration.
+    #[arg(long, default_value = "config/wire.toml")]
+    pub wire: String,
     /// http: nginx's version, for the note.
     #[arg(long, default_value = "?")]
     pub nginx_version: String,

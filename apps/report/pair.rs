@@ -94,11 +94,18 @@ pub fn alternation(setup: &Setup) -> String {
 /// How both programs were run, for the lines under the title.
 pub fn app_note(setup: &Setup) -> String {
     let (s, c) = (setup.server_cpu, setup.client_cpu);
+    let wire = if setup.wire == "config/wire.toml" {
+        format!(
+            "config/wire.toml:
+server on lcore 1 = CPU {s}, client on lcore 2 = CPU {c}, busy polling, so it burns two CPUs by design"
+        )
+    } else {
+        format!("{}: its server and client cores, CPUs and idle policy as written there", setup.wire)
+    };
     format!(
         "Baseline: zcnet-tokio-bench (apps/tokio-bench), the same client and server written with tokio
 (current_thread runtimes, TCP_NODELAY on both sides) over the kernel's loopback, server thread pinned
-to CPU {s}, client to CPU {c}. zcnet: zcnet-bench on the in-memory wire (config/wire.toml:
-server on lcore 1 = CPU {s}, client on lcore 2 = CPU {c}, busy polling, so it burns two CPUs by design).
+to CPU {s}, client to CPU {c}. zcnet: zcnet-bench on the in-memory wire ({wire}).
 Closed loop, one operation in flight per connection; the warm-up and the window start once every
 client has connected. Latency is per operation, from hdrhistogram.
 CPU = user+sys seconds of the whole process, both threads (median).
