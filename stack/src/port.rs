@@ -384,6 +384,12 @@ impl Port {
         self.rss.clone().filter(|_| all)
     }
 
+    /// True if this is an in-memory wire cabled in pairs (queue `i` to
+    /// `i ^ 1`): each core's frames reach exactly its peer.
+    pub(crate) fn is_paired_wire(&self) -> bool {
+        self.wire.is_paired()
+    }
+
     /// The checksum offloads in use.
     pub fn offloads(&self) -> Offloads {
         self.offloads

@@ -105,7 +105,7 @@ where
         pools: pools.clone(),
         config: config.clone(),
         mailboxes: Mailboxes::new(cores),
-        steering: (cores > 1).then(|| steering_for(config, &port, cores)).transpose()?,
+        steering: if cores > 1 { steering_for(config, &port, cores)? } else { None },
         cores,
         running: AtomicUsize::new(cores),
     };
@@ -249,12 +249,19 @@ fn idle_sleep(executor: &Executor, net: &NetCore, max: Duration) {
 
 /// Flow ownership for `cores` cores with the addresses `config` gives them,
 /// by the RSS the port reports for each group of cores that share one.
-fn steering_for(config: &Config, port: &Port, cores: usize) -> Result<Arc<Steering>> {
+/// `None` where no frame can reach a core that does not own it: an
+/// in-memory wire cabled in pairs whose cores all have addresses of their
+/// own (every frame then arrives on its owner; ingress skips the lookup).
+fn steering_for(config: &Config, port: &Port, cores: usize) -> Result<Option<Arc<Steering>>> {
     let ips = (0..cores)
         .map(|i| crate::net::core_address(&config.net, i).map(|(ip, _)| ip))
         .collect::<std::io::Result<Vec<_>>>()
         .map_err(|e| Error::PortCapability { port: "(stack)".into(), what: e.to_string() })?;
-    Ok(Steering::new(&ips, |_, group| port.rss_rule(group), config.net.steer_queue, random_seed()))
+    let distinct = ips.iter().enumerate().all(|(i, ip)| !ips[..i].contains(ip));
+    if distinct && port.is_paired_wire() {
+        return Ok(None);
+    }
+    Ok(Some(Steering::new(&ips, |_, group| port.rss_rule(group), config.net.steer_queue, random_seed())))
 }
 
 fn random_seed() -> u64 {

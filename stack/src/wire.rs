@@ -99,6 +99,11 @@ impl Rings {
         Ok((rings, id))
     }
 
+    /// True for a wire in `pairs` mode.
+    pub(crate) fn is_paired(&self) -> bool {
+        !self.rings.is_empty() && self.layout.is_none()
+    }
+
     /// Transmit queues the ethdev needs for `queues` queue pairs.
     pub(crate) fn tx_queues(&self, queues: u16) -> u16 {
         self.tx_rings().len().max(queues as usize) as u16
