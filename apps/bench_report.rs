@@ -27,7 +27,7 @@ use report::page::{Page, Setup};
 use report::pair::Pair;
 use report::runs::Runs;
 use report::tool_output::{self, MissingFigure};
-use report::{fwd, http, scale, smoke, udp_zc};
+use report::{cpu_time, fwd, http, scale, smoke, udp_zc};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -81,6 +81,16 @@ enum Command {
         /// The server it measured.
         #[arg(long, default_value = "nginx")]
         stack: String,
+        /// A copy of /proc/stat taken just before wrk started (with
+        /// --stat-after: the whole machine's busy CPU-seconds over the run).
+        #[arg(long, requires = "stat_after")]
+        stat_before: Option<PathBuf>,
+        /// A copy of /proc/stat taken just after wrk exited.
+        #[arg(long, requires = "stat_before")]
+        stat_after: Option<PathBuf>,
+        /// wrk's `/usr/bin/time -f '%e %U %S'` output (its own CPU-seconds).
+        #[arg(long)]
+        client_time: Option<PathBuf>,
     },
     /// Prints the result line of one interactive testpmd run whose `show
     /// fwd stats all` were sent at --t0 and --t1 (seconds).
@@ -198,7 +208,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             write(&out_dir.join("all.svg"), &report::all::chart(all_ratios).to_svg()?)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Wrk { file, conns, stack } => result_line(tool_output::wrk(&read(&file)?, &stack, conns)),
+        Command::Wrk { file, conns, stack, stat_before, stat_after, client_time } => {
+            let mut line = tool_output::wrk(&read(&file)?, &stack, conns)?;
+            if let (Some(before), Some(after)) = (stat_before, stat_after) {
+                line.machine_cpu_s = Some(cpu_time::machine_busy_secs(&read(&before)?, &read(&after)?)?);
+            }
+            if let Some(time) = client_time {
+                line.client_cpu_s = Some(cpu_time::process_cpu_secs(&read(&time)?)?);
+            }
+            result_line(Ok(line))
+        }
         Command::Testpmd { file, t0, t1 } => result_line(tool_output::testpmd(&read(&file)?, t0, t1)),
         Command::FwdStats { file, warmup, secs } => result_line(tool_output::fwd_stats(&read(&file)?, warmup, secs)),
         Command::Callgrind { program, output, files } => {

@@ -70,11 +70,15 @@ NAME-runs.tsv and the raw runs log NAME-runs.log):
           same wire, same 32 sockets, beside one dpdk-testpmd
           macswap/net_ring run per alternation; million packets turned
           around per second.
-  http    wrk -t1 -c32 and -c256 from a namespace against zcnet-httpd behind
-          net_tap (config/tap.toml, its default idle policy unless --idle),
-          beside the same wrk against nginx (one worker, same 13-byte body)
-          in a second namespace over a veth pair; servers on CPU 1, wrk on
-          CPU 0 (taskset). Extra option: --idle busy|backoff.
+  http    wrk -t1 -c32 and -c256 from a namespace against nginx (one worker,
+          same 13-byte body) in a second namespace over a veth pair, against
+          zcnet-httpd over AF_XDP on a veth pair (config/xdp.toml; AF_PACKET,
+          config/af_packet.toml, where the kernel lacks AF_XDP) and against
+          zcnet-httpd behind net_tap (config/tap.toml); zcnet with its
+          configurations' idle policy (backoff) unless --idle; servers on
+          CPU 1, wrk on CPU 0 (taskset); req/s, latency, and CPU per request
+          from the whole machine's /proc/stat over each run. Extra option:
+          --idle busy|backoff.
   hyper   issue 13: the same hyper HTTP/1.1 server and client code (GET /,
           13-byte body, keep-alive, one request in flight per connection),
           32 and 256 connections: zcnet-bench --scenario hyper on the wire
@@ -762,15 +766,20 @@ cmd_udp_zc() {
 
 # ------------------------------------------------------------------ http --
 # wrk in namespace A against zcnet-httpd behind net_tap (also in A: the tap
-# is born where the process runs) and against nginx in namespace B over a
-# veth pair. Both servers run under `taskset -c 1` (zcnet-httpd with its
-# main lcore and worker mapped to CPU 1 too, so EAL stays inside the mask),
-# wrk under `taskset -c 0`.
+# is born where the process runs), against zcnet-httpd on the end zcv0 of a
+# veth pair in A (AF_XDP; 198.18.2.0/24, so its route does not clash with
+# the tap's) and against nginx in namespace B over a veth pair. Every
+# server runs under `taskset -c 1` (zcnet-httpd with its main lcore and
+# worker mapped to CPU 1 too, so EAL stays inside the mask), wrk under
+# `taskset -c 0`. /proc/stat is copied before and after each wrk run: the
+# report charges each server with the whole machine's busy time but wrk's.
 
 HTTP_SERVER_CPU=1
 HTTP_CLIENT_CPU=0
 NS_CLIENT=""
 NS_SERVER=""
+VETH_CONFIG=""
+VETH_DRIVER=""
 
 # Creates both namespaces and the veth pair, and nginx's configuration.
 http_setup() {
@@ -785,6 +794,9 @@ http_setup() {
   ip -n "$NS_SERVER" addr add 198.18.1.2/24 dev zcb1
   ip -n "$NS_CLIENT" link set zcb0 up
   ip -n "$NS_SERVER" link set zcb1 up
+  zc_ns_veth_up "$NS_CLIENT" zcv0 zck0 198.18.2.1/24
+  VETH_CONFIG=$(zc_veth_config "$NS_CLIENT")
+  case "$VETH_CONFIG" in *xdp.toml) VETH_DRIVER=net_af_xdp ;; *) VETH_DRIVER=net_af_packet ;; esac
   local dir=$TMP/nginx
   mkdir -p "$dir"
   cat >"$dir/nginx.conf" <<EOF
@@ -832,15 +844,18 @@ http_wait_ready() {
 http_wrk() {
   local server=$1 conns=$2 secs=$3 url=$4 tag=$5 dir=$TMP/$5 rc=0
   mkdir -p "$dir"
+  cat /proc/stat >"$dir/stat.before"
   spawn "$dir/wrk.out" "$dir/wrk.time" $((secs + 20)) ip netns exec "$NS_CLIENT" \
     taskset -c "$HTTP_CLIENT_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency "$url"
   reap "$CHILD_PID" || rc=$?
+  cat /proc/stat >"$dir/stat.after"
   if [ "$rc" != 0 ]; then
     R_STATUS="wrk exit code $rc"
     log "wrk failed (exit $rc):"; tail -5 "$dir/wrk.out" >&2
     return 0
   fi
-  tool_result wrk "$dir/wrk.out" --conns "$conns" --stack "$server"
+  tool_result wrk "$dir/wrk.out" --conns "$conns" --stack "$server" \
+    --stat-before "$dir/stat.before" --stat-after "$dir/stat.after" --client-time "$dir/wrk.time"
 }
 
 # Stops a server started with spawn: one SIGTERM to the server itself (the
@@ -858,8 +873,9 @@ http_stop() {
   return "$rc"
 }
 
-# One run against one server. Args: server(nginx|zcnet|hyper) conns secs tag
-# (zcnet is zcnet-httpd, hyper zcnet-hyper, both behind net_tap).
+# One run against one server. Args: server(nginx|zcnet|zcnet-xdp|hyper) conns
+# secs tag (zcnet is zcnet-httpd, hyper zcnet-hyper, both behind net_tap;
+# zcnet-xdp is zcnet-httpd on the veth end zcv0).
 # Sets R_STATUS, R_LINE (from wrk's output) and R_CPU (the server's, whole process).
 http_run() {
   local server=$1 conns=$2 secs=$3 tag=$4 dir=$TMP/$4 url pid tpid rc=0 ok=1
@@ -870,6 +886,20 @@ http_run() {
     spawn "$out" "$time" $((secs + 60)) ip netns exec "$NS_SERVER" taskset -c "$HTTP_SERVER_CPU" \
       nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log"
     pid=$CHILD_PID tpid=$TIMEOUT_PID
+  elif [ "$server" = zcnet-xdp ]; then
+    url=http://198.18.2.2/
+    local idle_args=()
+    [ -n "$IDLE" ] && idle_args=(--idle "$IDLE")
+    # libxdp wants bpffs: mounted in the server's own mount namespace (see
+    # zc_ns_start_veth in scripts/netns.sh).
+    spawn "$out" "$time" $((secs + 60)) ip netns exec "$NS_CLIENT" \
+      sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' sh \
+      taskset -c "$HTTP_SERVER_CPU" "$HTTPD" --config "$VETH_CONFIG" --lcores "0@$HTTP_SERVER_CPU,1@$HTTP_SERVER_CPU" \
+      --file-prefix "zcbench-httpd-$$-$tag" --port 80 --ip 198.18.2.2/24 "${idle_args[@]+"${idle_args[@]}"}"
+    pid=$CHILD_PID tpid=$TIMEOUT_PID
+    ZC_APP_PID=$pid ZC_APP_LOG=$out
+    zc_ns_wait_listening >&2 || ok=0
+    ZC_APP_PID="" ZC_APP_LOG=""
   else
     url=http://198.18.0.2/
     local idle_args=() bin=$HTTPD
@@ -902,7 +932,7 @@ http_run() {
 
 cmd_http() {
   parse_app_opts http "$@"
-  http_bench http "nginx zcnet" --nginx-version "$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+  http_bench http "nginx zcnet-xdp zcnet" --nginx-version "$(nginx -v 2>&1 | sed 's/.*nginx\///')"
 }
 
 # wrk -c32 and -c256 against SERVERS (http_run's names), alternating, into
@@ -914,7 +944,7 @@ http_bench() {
   ensure_tmp
   [ "$(id -u)" = 0 ] || die "http: run as root (it creates network namespaces and a tap device)"
   local t
-  for t in wrk nginx curl taskset; do command -v "$t" >/dev/null || die "$t not found (scripts/setup.sh installs it)"; done
+  for t in wrk nginx curl taskset ethtool; do command -v "$t" >/dev/null || die "$t not found (scripts/setup.sh installs it)"; done
   [ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install time)"
   [ -x "$HTTPD" ] || die "$HTTPD not found"
   [ -x "$HYPER" ] || die "$HYPER not found"
@@ -934,7 +964,7 @@ http_bench() {
   http_teardown
   [ -n "$IDLE" ] && idle_args=(--idle "$IDLE")
   publish "$name" "$tsv" "$started" --server-cpu "$HTTP_SERVER_CPU" --client-cpu "$HTTP_CLIENT_CPU" \
-    "$@" "${idle_args[@]+"${idle_args[@]}"}"
+    --veth-driver "$VETH_DRIVER" "$@" "${idle_args[@]+"${idle_args[@]}"}"
 }
 
 # ----------------------------------------------------------------- hyper --

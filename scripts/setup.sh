@@ -13,8 +13,9 @@ PACKAGES=(
   libdpdk-dev dpdk dpdk-dev
   # bindgen needs libclang; the C shim needs a compiler; the build finds DPDK with pkg-config
   clang libclang-dev pkg-config build-essential
-  # namespaces, tap and veth setup
-  iproute2 procps
+  # namespaces, tap and veth setup; ethtool turns off the tx checksum offload
+  # of a veth's kernel end (scripts/netns.sh says why)
+  iproute2 procps ethtool
   # kernel-side clients used by tests, demo and benchmarks
   curl wrk iputils-ping netcat-openbsd python3 python3-scapy nginx-light
   # nft: tests drop chosen segments inside their own namespaces (a lost ACK)

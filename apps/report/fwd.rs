@@ -89,7 +89,7 @@ fn callgrind_table(cg: &Runs) -> String {
 
 /// zcnet/testpmd Mpps, per scenario.
 pub fn ratios(runs: &Runs) -> Vec<(String, f64)> {
-    ratios_per_row(runs, PROGRAMS, |r| r.rate, |row| format!("fwd {row}"))
+    ratios_per_row(runs, PROGRAMS, |r| Some(r.rate), |row| format!("fwd {row}"))
 }
 
 fn chart(runs: &Runs) -> Chart {

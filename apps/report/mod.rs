@@ -3,6 +3,7 @@
 
 pub mod all;
 pub mod chart;
+pub mod cpu_time;
 pub mod fwd;
 pub mod http;
 pub mod markdown;

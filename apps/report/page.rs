@@ -47,6 +47,10 @@ pub struct Setup {
     /// http: nginx's version, for the note.
     #[arg(long, default_value = "?")]
     pub nginx_version: String,
+    /// http: the driver of zcnet-httpd's veth port (net_af_xdp, or
+    /// net_af_packet where the kernel has no AF_XDP).
+    #[arg(long, default_value = "net_af_xdp")]
+    pub veth_driver: String,
 }
 
 /// A benchmark's page: its markdown and the chart drawn beside it. (Each
@@ -158,13 +162,13 @@ pub fn default_setup() -> Setup {
 pub fn ratios_per_row(
     runs: &Runs,
     programs: [&str; 2],
-    figure: impl Fn(&ResultLine) -> f64,
+    figure: impl Fn(&ResultLine) -> Option<f64>,
     label: impl Fn(&str) -> String,
 ) -> Vec<(String, f64)> {
     runs.rows()
         .into_iter()
         .filter_map(|row| {
-            let [base, zcnet] = programs.map(|p| Figures::of(runs, row, p).median(|r| Some(figure(r))));
+            let [base, zcnet] = programs.map(|p| Figures::of(runs, row, p).median(&figure));
             Some((label(row), ratio(zcnet, base)?))
         })
         .collect()

@@ -179,7 +179,7 @@ impl Pair {
     /// zcnet/tokio of the main figure, per row.
     pub fn ratios(&self, runs: &Runs) -> Vec<(String, f64)> {
         let what = if self.name == "smoke" { "" } else { " conns" };
-        ratios_per_row(runs, PROGRAMS, self.figure, |row| format!("{} {row}{what}", self.name))
+        ratios_per_row(runs, PROGRAMS, |r| Some((self.figure)(r)), |row| format!("{} {row}{what}", self.name))
     }
 
     /// Curves against the connection count when there are two counts or

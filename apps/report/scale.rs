@@ -148,7 +148,7 @@ connections on, zcnet's p99.9 <= 1/5 of tokio's at every count, zcnet's rate at 
 
 /// zcnet/tokio of the rate, per row.
 pub fn ratios(runs: &Runs) -> Vec<(String, f64)> {
-    ratios_per_row(runs, PROGRAMS, |r| r.rate, |row| format!("scale {row} conns"))
+    ratios_per_row(runs, PROGRAMS, |r| Some(r.rate), |row| format!("scale {row} conns"))
 }
 
 /// rr rate and p99 against connections.

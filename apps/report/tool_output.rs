@@ -35,6 +35,8 @@ fn empty(stack: &str, scenario: &str) -> ResultLine {
         rss_peak_kb: None,
         instructions: None,
         setup_s: None,
+        machine_cpu_s: None,
+        client_cpu_s: None,
     }
 }
 

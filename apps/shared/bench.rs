@@ -181,6 +181,8 @@ impl Tally {
             rss_peak_kb: None,
             instructions: None,
             setup_s: None,
+            machine_cpu_s: None,
+            client_cpu_s: None,
         }
     }
 }

@@ -12,9 +12,11 @@
 //! The fields up to `errors` are always present (latencies only where the
 //! program measures them: zcnet-bench and zcnet-tokio-bench always do);
 //! `pools_full` (zcnet only), the two resident-memory fields, for a run
-//! under callgrind `instructions`, and the seconds the connections took to
-//! open (`setup_s`) follow when known. A value never
-//! contains a space or `=`.
+//! under callgrind `instructions`, the seconds the connections took to
+//! open (`setup_s`), and for a run measured against the whole machine the
+//! busy CPU-seconds of every CPU over the run (`machine_cpu_s`, from
+//! /proc/stat) and of the client process (`client_cpu_s`) follow when known.
+//! A value never contains a space or `=`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -56,6 +58,12 @@ pub struct ResultLine {
     pub instructions: Option<u64>,
     /// Seconds the clients took to open their connections, before the warm-up.
     pub setup_s: Option<f64>,
+    /// Busy CPU-seconds of the whole machine (every CPU, user, system, irq
+    /// and softirq) over the run: the server, the client and the kernel's
+    /// network work between them.
+    pub machine_cpu_s: Option<f64>,
+    /// User+system CPU-seconds of the client process over the run.
+    pub client_cpu_s: Option<f64>,
 }
 
 /// Why a line is not a well-formed result line.
@@ -107,15 +115,19 @@ impl fmt::Display for ResultLine {
                 write!(f, " {key}={v}")?;
             }
         }
-        if let Some(v) = self.setup_s {
-            write!(f, " setup_s={v:.3}")?;
+        for (key, v) in
+            [("setup_s", self.setup_s), ("machine_cpu_s", self.machine_cpu_s), ("client_cpu_s", self.client_cpu_s)]
+        {
+            if let Some(v) = v {
+                write!(f, " {key}={v:.3}")?;
+            }
         }
         Ok(())
     }
 }
 
 /// The fields in line order; the first nine are required.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 19] = [
     "stack",
     "scenario",
     "conns",
@@ -133,6 +145,8 @@ const KEYS: [&str; 17] = [
     "rss_peak_kb",
     "instructions",
     "setup_s",
+    "machine_cpu_s",
+    "client_cpu_s",
 ];
 const REQUIRED: [&str; 9] = ["stack", "scenario", "conns", "size", "secs", "ops", "rate", "gbps", "errors"];
 
@@ -188,6 +202,8 @@ impl FromStr for ResultLine {
             rss_peak_kb: count("rss_peak_kb")?,
             instructions: count("instructions")?,
             setup_s: number("setup_s")?,
+            machine_cpu_s: number("machine_cpu_s")?,
+            client_cpu_s: number("client_cpu_s")?,
         })
     }
 }

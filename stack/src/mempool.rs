@@ -28,6 +28,7 @@ use crate::error::{rte_errno, rte_strerror, Error, Result};
 use crate::packet::Packet;
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The mempool driver every pool uses: a lock-free ring that any number of
 /// threads may put into and take from at once.
@@ -39,6 +40,8 @@ pub struct Mempool {
     name: String,
     capacity: u32,
     data_room: u16,
+    /// mbufs a closed port's driver kept (see [`Mempool::kept_by_driver`]).
+    kept_by_driver: AtomicUsize,
 }
 
 // SAFETY: every pool is created with the `ring_mp_mc` ops (POOL_OPS, named
@@ -90,7 +93,13 @@ impl Mempool {
             reason: format!("pool {name:?}: {}", rte_strerror(rte_errno())),
         })?;
         LIVE_POOLS.lock().unwrap_or_else(|e| e.into_inner()).push(ptr.as_ptr() as usize);
-        Ok(Mempool { ptr, name: name.to_string(), capacity: config.mbufs, data_room: config.data_room })
+        Ok(Mempool {
+            ptr,
+            name: name.to_string(),
+            capacity: config.mbufs,
+            data_room: config.data_room,
+            kept_by_driver: AtomicUsize::new(0),
+        })
     }
 
     /// The pool's name.
@@ -131,6 +140,24 @@ impl Mempool {
         self.available() == self.capacity()
     }
 
+    /// mbufs that a device's driver kept when its port was closed and will
+    /// never give back; 0 unless [`crate::run`] found such a driver. DPDK
+    /// 22.11's net_af_xdp is one: the mbufs of its fill ring (taken when the
+    /// queue is set up) stay in the closed socket's memory. Nothing refers
+    /// to them any more, so the pool is freed without them.
+    pub fn kept_by_driver(&self) -> usize {
+        self.kept_by_driver.load(Ordering::Relaxed)
+    }
+
+    /// Records that the `n` mbufs now out are kept by a closed port's
+    /// driver (see [`Mempool::kept_by_driver`]). Only for `run`, once the
+    /// port that received into this pool is closed, when no `Packet` of the
+    /// pool is left: then the mbufs out are the driver's, and no code can
+    /// reach them.
+    pub(crate) fn count_as_kept_by_driver(&self, n: usize) {
+        self.kept_by_driver.store(n, Ordering::Relaxed);
+    }
+
     /// Takes one packet (empty, with the default headroom). Fails with
     /// [`Error::PoolExhausted`] when every mbuf is in use — back-pressure,
     /// not a crash; allocation works again as soon as packets are freed.
@@ -163,7 +190,7 @@ impl Drop for Mempool {
             );
             return;
         }
-        if !self.is_full() {
+        if self.in_use() != self.kept_by_driver() {
             eprintln!(
                 "zcnet: mempool {} dropped with {} packet(s) still out; leaking it so they stay valid",
                 self.name,
@@ -174,9 +201,10 @@ impl Drop for Mempool {
         // Pairs with the ring's release store of the last put: what that
         // thread wrote to the pool is done before the pool is freed.
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-        // SAFETY: every mbuf is back in the pool and no thread can be inside a
-        // put (above), so no Packet refers to it; no port queue uses it
-        // (ports hold an Arc to their pools).
+        // SAFETY: every mbuf is back in the pool, or kept by the driver of a
+        // closed port (which no Packet and no driver refers to any more), and
+        // no thread can be inside a put (above), so no Packet refers to the
+        // pool; no port queue uses it (ports hold an Arc to their pools).
         unsafe { dpdk_sys::rte_mempool_free(self.ptr.as_ptr()) };
         let mut live = LIVE_POOLS.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|&p| p != self.ptr.as_ptr() as usize);

@@ -531,6 +531,27 @@ impl Port {
         (0..self.queues).filter_map(|q| self.rx_queue(q).ok()).map(|mut rxq| rxq.drain()).sum()
     }
 
+    /// Gives every transmit queue no core has claimed an empty burst — after
+    /// the cores are done: some drivers take back the mbufs they have sent
+    /// only when they next transmit (net_af_xdp, from its completion ring),
+    /// and they belong to the pools too.
+    pub fn flush_tx(self: &Arc<Self>) {
+        (0..self.queues).filter_map(|q| self.tx_queue(q).ok()).for_each(|mut txq| txq.flush());
+    }
+
+    /// The name of the device's driver (`net_tap`, `net_af_xdp`, ...).
+    pub fn driver_name(&self) -> String {
+        // SAFETY: rte_eth_dev_info is a plain C struct; zeroed is a valid
+        // initial value and the call fills it.
+        let mut info: dpdk_sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
+        // SAFETY: valid port id and out-pointer.
+        if unsafe { dpdk_sys::rte_eth_dev_info_get(self.id, &mut info) } != 0 || info.driver_name.is_null() {
+            return String::new();
+        }
+        // SAFETY: a NUL-terminated string of the driver, static in DPDK.
+        unsafe { std::ffi::CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
+    }
+
     /// Claims tx queue `queue` for the calling core.
     pub fn tx_queue(self: &Arc<Self>, queue: u16) -> Result<TxQueue> {
         self.claim(queue, "tx", &self.tx_claimed)?;
@@ -800,6 +821,16 @@ impl TxQueue {
             }
         }
         *batch = kept;
+    }
+
+    /// An empty burst: the driver takes nothing, but may reclaim what it has
+    /// finished sending (net_af_xdp frees its completed mbufs only when it
+    /// is next asked to transmit).
+    pub fn flush(&mut self) {
+        let mut none = [std::ptr::null_mut::<dpdk_sys::rte_mbuf>()];
+        // SAFETY: a burst of 0 packets: the driver reads no pointer from the
+        // array and takes nothing.
+        unsafe { dpdk_sys::zc_eth_tx_burst(self.port_id, self.queue, none.as_mut_ptr(), 0) };
     }
 
     /// Whether the device can take `packet` as it is.

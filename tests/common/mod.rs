@@ -1,11 +1,12 @@
 //! The harness of the end-to-end tests: a network namespace per test
-//! ([`Netns`]), a sample app started inside it behind net_tap ([`App`]), and
-//! bounded runs of kernel programs (ping, curl, Debian's python3) in it.
+//! ([`Netns`]), a sample app started inside it behind net_tap or on one end
+//! of a veth pair over AF_XDP ([`App`]), and bounded runs of kernel programs
+//! (ping, curl, Debian's python3) in it.
 //!
 //! Safety on a shared machine: all traffic stays inside namespaces created
-//! here, on 198.18.0.0/24 (the kernel side is 198.18.0.1 on `zc0`, the stack
-//! 198.18.0.2). Every child has a deadline and is ended by its PID; the
-//! namespace is deleted on drop, so also when a test panics.
+//! here, on 198.18.0.0/24 (the kernel side is 198.18.0.1 on `zc0` or `zck0`,
+//! the stack 198.18.0.2). Every child has a deadline and is ended by its PID;
+//! the namespace is deleted on drop, so also when a test panics.
 
 #![allow(dead_code)]
 
@@ -28,6 +29,10 @@ const TAP: &str = "zc0";
 /// harness changes it after that, so the two ends of the link differ, as on
 /// a real wire.
 pub const KERNEL_MAC: &str = "02:00:c6:12:00:01";
+/// The app's end of the veth pair (config/xdp.toml, config/af_packet.toml).
+const VETH_APP: &str = "zcv0";
+/// The kernel clients' end of the veth pair, 198.18.0.1/24.
+pub const VETH_KERNEL: &str = "zck0";
 /// How long an app may take to create its tap interface and to listen.
 const START_LIMIT: Duration = Duration::from_secs(20);
 /// How long one `ip` command may take.
@@ -221,6 +226,83 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Makes the veth pair of [`App::start_veth`]: `zcv0` (up, no address)
+    /// for the app's port and `zck0` (198.18.0.1/24, up) for kernel clients.
+    pub fn veth_up(&self, checksums: KernelChecksums) {
+        self.ip(&["link", "add", VETH_APP, "type", "veth", "peer", "name", VETH_KERNEL]);
+        if checksums == KernelChecksums::Computed {
+            // With tx checksum offload on (a veth's default) the kernel leaves
+            // TCP/UDP checksums partial (the pseudo-header sum only) for a NIC
+            // to finish; AF_XDP and AF_PACKET hand the frame over as it is,
+            // without the skb's "partial" mark, so the stack sees a bad
+            // checksum and drops the segment (counted in drop_bad_checksum).
+            let out = self.run("ethtool", &["-K", VETH_KERNEL, "tx", "off"], Duration::from_secs(10));
+            assert_success(&out, "ethtool -K zck0 tx off (scripts/setup.sh installs ethtool)");
+        }
+        self.ip(&["addr", "add", &format!("{KERNEL_IP}/24"), "dev", VETH_KERNEL]);
+        self.ip(&["link", "set", VETH_APP, "up"]);
+        self.ip(&["link", "set", VETH_KERNEL, "up"]);
+    }
+}
+
+/// What the kernel end of the veth does with its TCP/UDP checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelChecksums {
+    /// Computed in full before a frame leaves (`ethtool -K zck0 tx off`).
+    Computed,
+    /// Left partial for an offload that never happens (the veth default).
+    Partial,
+}
+
+/// The driver on the app's end of the veth pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VethDriver {
+    /// net_af_xdp (config/xdp.toml).
+    AfXdp,
+    /// net_af_packet (config/af_packet.toml), where AF_XDP is missing.
+    AfPacket,
+}
+
+impl VethDriver {
+    /// AF_XDP if DPDK has the PMD and the kernel opens AF_XDP sockets
+    /// (address family 44) in `ns`, else AF_PACKET; `ZCNET_VETH=af_packet`
+    /// in the environment asks for the fallback (to test it on a kernel with
+    /// AF_XDP). Says which on stderr.
+    pub fn detect(ns: &Netns) -> VethDriver {
+        if std::env::var("ZCNET_VETH").as_deref() == Ok("af_packet") {
+            eprintln!("veth: AF_PACKET (net_af_packet, config/af_packet.toml), as ZCNET_VETH asks");
+            return VethDriver::AfPacket;
+        }
+        let pmd = ["/usr/lib/x86_64-linux-gnu/dpdk", "/usr/lib/aarch64-linux-gnu/dpdk", "/usr/local/lib/dpdk"]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flat_map(|dirs| dirs.flatten())
+            .any(|pmds| pmds.path().join("librte_net_af_xdp.so").exists());
+        let socket = pmd
+            && ns
+                .python("import socket; socket.socket(44, socket.SOCK_RAW).close()", Duration::from_secs(10))
+                .status
+                .success();
+        let driver = if socket { VethDriver::AfXdp } else { VethDriver::AfPacket };
+        match driver {
+            VethDriver::AfXdp => eprintln!("veth: AF_XDP (net_af_xdp, config/xdp.toml)"),
+            VethDriver::AfPacket => eprintln!(
+                "veth: no AF_XDP here (PMD found: {pmd}); falling back to AF_PACKET (net_af_packet, config/af_packet.toml)"
+            ),
+        }
+        driver
+    }
+
+    /// The configuration file that drives it.
+    pub fn config(self) -> PathBuf {
+        repo_root().join(match self {
+            VethDriver::AfXdp => "config/xdp.toml",
+            VethDriver::AfPacket => "config/af_packet.toml",
+        })
+    }
+}
+
 impl Default for Netns {
     fn default() -> Self {
         Netns::new()
@@ -405,7 +487,7 @@ impl App {
         let started = Instant::now();
         let mut app = App::spawn_process(ns, bin, config, args);
         // Every worker core listens on its own queue: wait for all of them.
-        let workers = worker_cores();
+        let workers = worker_cores(&repo_root().join("config/tap.toml"));
         let listening = |l: &str| l.starts_with("core ") && l.contains(" on ");
         app.process.wait_for_lines(START_LIMIT, workers, listening);
         // Only now: net_tap sets the kernel side's MAC to the port's own when
@@ -468,6 +550,37 @@ impl App {
         }
         // Shown when a test fails: where the start-up time went.
         eprintln!("{name} (pid {}): {TAP} after {:?}", process.pid(), started.elapsed());
+        App { process }
+    }
+
+    /// Starts `bin --config C args` on the app end (`zcv0`) of a veth pair
+    /// made in `ns`, and waits until it listens. C is config/xdp.toml
+    /// (net_af_xdp) where the kernel has AF_XDP, else config/af_packet.toml
+    /// (see [`VethDriver::detect`]). The kernel end `zck0` is 198.18.0.1/24
+    /// with its tx checksum offload off (see [`Netns::veth_up`]).
+    pub fn start_veth(ns: &Netns, bin: &str, args: &[&str]) -> App {
+        App::start_veth_with(ns, bin, args, KernelChecksums::Computed)
+    }
+
+    /// [`App::start_veth`], with the kernel end's tx checksums as `checksums` says.
+    pub fn start_veth_with(ns: &Netns, bin: &str, args: &[&str], checksums: KernelChecksums) -> App {
+        ns.veth_up(checksums);
+        let config = VethDriver::detect(ns).config();
+        let config = config.to_str().expect("utf-8 path");
+        // libxdp pins its XDP dispatcher in bpffs; `ip netns exec` gives the
+        // app a mount namespace of its own with a fresh /sys, so a bpffs
+        // mounted there is the app's alone and goes with it.
+        let script = r#"mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@""#;
+        let mut cmd = ns.command("sh", &["-c", script, "sh", bin, "--config", config]);
+        cmd.args(args);
+        let name = Path::new(bin).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let started = Instant::now();
+        let mut process = Process::spawn(cmd, &name);
+        // `ip netns exec` and sh exec the app: the PID is the app's.
+        process.leftover_dir = Some(PathBuf::from(format!("/var/run/dpdk/zcnet-{}", process.pid())));
+        let listening = |l: &str| l.starts_with("core ") && l.contains(" on ");
+        process.wait_for_lines(START_LIMIT, worker_cores(Path::new(config)), listening);
+        eprintln!("{name} (pid {}) listening on {VETH_APP} after {:?}", process.pid(), started.elapsed());
         App { process }
     }
 
@@ -552,11 +665,11 @@ impl App {
     }
 }
 
-/// How many worker cores config/tap.toml runs (`eal.lcores`: the first
-/// lcore is the main one, the others are workers; a single lcore works alone).
-fn worker_cores() -> usize {
-    let path = repo_root().join("config/tap.toml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+/// How many worker cores the configuration at `path` runs (`eal.lcores`:
+/// the first lcore is the main one, the others are workers; a single lcore
+/// works alone).
+fn worker_cores(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let value = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("lcores"))

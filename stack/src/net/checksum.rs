@@ -11,13 +11,15 @@
 
 use super::frame::{Frame, ETH_LEN, L4};
 use crate::packet::{ChecksumStatus, Packet};
-use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
+use smoltcp::wire::{Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 
-/// Verifies a received frame's IPv4 header checksum and, for a whole TCP or
-/// UDP packet, its L4 checksum — using the NIC's verdict where it gave one
-/// and computing only what it did not check. `frame` is the frame's
+/// Verifies a received frame's IPv4 header checksum and, for a whole TCP,
+/// UDP or ICMP packet, its L4 checksum — using the NIC's verdict where it
+/// gave one and computing only what it did not check. `frame` is the frame's
 /// classification, whose lengths were validated, so nothing is parsed again.
-/// Frames that are not IPv4, and ICMP, are left to smoltcp.
+/// Frames that are not IPv4 are left to smoltcp. Every frame this refuses is
+/// dropped and counted by the caller; smoltcp checks nothing again, so no
+/// checksum drop goes uncounted.
 pub(crate) fn verify(packet: &Packet, frame: &Frame) -> bool {
     let Frame::Ipv4 { ip, l4 } = frame else { return true };
     let (ip_status, l4_status) = (packet.rx_ip_checksum(), packet.rx_l4_checksum());
@@ -28,7 +30,16 @@ pub(crate) fn verify(packet: &Packet, frame: &Frame) -> bool {
     if ip_status != ChecksumStatus::Good && !Ipv4Packet::new_unchecked(data).verify_checksum() {
         return false;
     }
-    if ip.fragment || !matches!(l4, L4::Tcp(_) | L4::Udp(_)) {
+    if ip.fragment {
+        return true;
+    }
+    // Classification checked header_len + payload_len against the buffer.
+    let payload = &data[ip.header_len..ip.header_len + ip.payload_len];
+    if ip.protocol == IpProtocol::Icmp {
+        // No NIC checks ICMP (RFC 792: the sum over the whole message).
+        return Icmpv4Packet::new_unchecked(payload).verify_checksum();
+    }
+    if !matches!(l4, L4::Tcp(_) | L4::Udp(_)) {
         return true;
     }
     match l4_status {
@@ -37,8 +48,6 @@ pub(crate) fn verify(packet: &Packet, frame: &Frame) -> bool {
         _ => {}
     }
     let (src, dst) = (IpAddress::Ipv4(ip.src), IpAddress::Ipv4(ip.dst));
-    // Classification checked header_len + payload_len against the buffer.
-    let payload = &data[ip.header_len..ip.header_len + ip.payload_len];
     match l4 {
         L4::Tcp(_) => TcpPacket::new_unchecked(payload).verify_checksum(&src, &dst),
         // A zero UDP checksum means "none" (RFC 768).

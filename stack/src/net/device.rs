@@ -25,8 +25,10 @@ pub struct DeviceStats {
     pub drop_no_mbuf: u64,
     /// Frames dropped because the tx queue stayed full.
     pub drop_tx_full: u64,
-    /// Received frames with a bad IPv4, TCP or UDP checksum (flagged by the
-    /// NIC or found in software).
+    /// Received frames with a bad IPv4, TCP, UDP or ICMP checksum (flagged by
+    /// the NIC or found in software). A kernel peer on a veth with its tx
+    /// checksum offload on sends TCP segments whose checksums are partial
+    /// (the pseudo-header sum only): they are counted here.
     pub drop_bad_checksum: u64,
     /// Received frames longer than the interface MTU.
     pub drop_oversized: u64,
@@ -350,12 +352,14 @@ impl phy::Device for DpdkDevice {
         caps.max_transmission_unit = self.mtu + 14;
         caps.max_burst_size = Some(self.burst);
         // Checksums: the ingress path verified (or the NIC vouched for)
-        // every IPv4, TCP and UDP checksum before smoltcp sees the frame;
-        // smoltcp computes them on transmit unless the NIC fills them.
+        // every IPv4, TCP, UDP and ICMP checksum before smoltcp sees the
+        // frame, and counted what it dropped; smoltcp computes them on
+        // transmit unless the NIC fills them.
         let tx = |nic_fills: bool| if nic_fills { Checksum::None } else { Checksum::Tx };
         caps.checksum.ipv4 = tx(self.tx.offload.ipv4);
         caps.checksum.tcp = tx(self.tx.offload.l4);
         caps.checksum.udp = tx(self.tx.offload.l4);
+        caps.checksum.icmpv4 = Checksum::Tx;
         caps
     }
 }
