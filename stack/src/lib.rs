@@ -31,6 +31,7 @@ mod packet;
 mod port;
 mod run;
 pub mod runtime;
+mod runtime_files;
 pub mod signal;
 pub mod toeplitz;
 mod wire;
