@@ -232,6 +232,7 @@ impl Eal {
         // SAFETY: as above.
         let socket = unsafe { dpdk_sys::rte_lcore_to_socket_id(main_id) };
         let prefix = Self::file_prefix(config);
+        crate::telemetry::register();
         // Serves dpdk-dumpcap and dpdk-pdump: they ask through EAL's
         // multi-process channel, which exists only with shared files.
         // SAFETY: EAL is initialised; called once, from the main lcore.

@@ -33,6 +33,7 @@ mod run;
 pub mod runtime;
 mod runtime_files;
 pub mod signal;
+mod telemetry;
 pub mod toeplitz;
 mod wire;
 

@@ -26,6 +26,7 @@ use crate::port::Port;
 use crate::runtime::mailbox::{self, Mailboxes};
 use crate::runtime::Executor;
 use crate::signal::{install_handlers, stop_requested};
+use crate::telemetry::{Board, Publisher};
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,6 +102,7 @@ where
     let report = Arc::new(Mutex::new(vec![NetStats::default(); lcores.len()]));
     let cores = lcores.len();
     let cluster = Cluster {
+        board: Board::install(cores),
         port: port.clone(),
         pools: pools.clone(),
         config: config.clone(),
@@ -148,6 +150,8 @@ struct Cluster {
     /// still arrive on its queue (and be handed over from there), and the
     /// tasks it spawned may still run.
     running: AtomicUsize,
+    /// Where the cores publish their counters for telemetry.
+    board: Arc<Board>,
 }
 
 fn core_main<F, Fut>(lcore: Lcore, cluster: &Cluster, main: &F) -> NetStats
@@ -155,7 +159,7 @@ where
     F: Fn(Core) -> Fut,
     Fut: Future<Output = ()> + 'static,
 {
-    let Cluster { port, pools, config, mailboxes, steering, cores, running } = cluster;
+    let Cluster { port, pools, config, mailboxes, steering, cores, running, board } = cluster;
     let (cores, pool) = (*cores, &pools[lcore.index]);
     let q = lcore.index as u16;
     let (rxq, txq) = match (port.rx_queue(q), port.tx_queue(q)) {
@@ -171,6 +175,7 @@ where
     let core = Core { lcore, cores, ip, mac: port.mac() };
     let budget = config.runtime.task_budget as usize;
     let idle_policy = config.runtime.idle;
+    let mut telemetry = Publisher::new(board.clone(), lcore.index, lcore.id);
 
     let executor = Executor::new();
     if let Some(s) = &steering {
@@ -190,6 +195,7 @@ where
             if returned && running.load(Ordering::Acquire) == 0 {
                 break;
             }
+            telemetry.tick(|| Some((net.stats().ok()?, net.socket_states().ok()?)));
             let received = net.ingress();
             executor.fire_timers(Instant::now());
             let ran = executor.run_ready(budget);
@@ -222,6 +228,7 @@ where
         }
     }
     let stats = net.stats().unwrap_or_default();
+    telemetry.publish(&stats, &net.socket_states().unwrap_or_default());
     net.teardown();
     NetCore::clear_current();
     mailbox::leave();
