@@ -119,7 +119,9 @@ impl Eal {
         let mut args: Vec<String> = vec!["zcnet".into(), flag.into(), config.lcores.clone()];
         args.extend(["--main-lcore".into(), lcores[0].to_string()]);
         args.extend(["--file-prefix".into(), prefix]);
-        args.push(format!("--log-level={}", config.log_level));
+        let level = crate::LogLevel::parse(&config.log_level)
+            .map_err(|e| Error::EalInit { reason: format!("eal.log_level: {e}"), args: String::new() })?;
+        args.push(format!("--log-level={}", level.eal));
         if config.allow.is_empty() {
             args.push("--no-pci".into());
         }
@@ -321,15 +323,15 @@ impl Drop for Eal {
     fn drop(&mut self) {
         let live = LIVE_POOLS.lock().map(|p| p.len()).unwrap_or(1);
         if live > 0 {
-            eprintln!("zcnet: {live} mempool(s) still hold packets; skipping rte_eal_cleanup");
+            log::warn!("{live} mempool(s) still hold packets; skipping rte_eal_cleanup");
             return;
         }
         // A forgotten `Launched` leaves its workers running, and nothing
         // borrows the Eal any more to stop this drop: EAL stays up for them.
         let busy = BUSY.lcores();
         if !busy.is_empty() {
-            eprintln!(
-                "zcnet: lcore(s) {busy:?} still run a launched closure (its Launched was forgotten); skipping rte_eal_cleanup"
+            log::warn!(
+                "lcore(s) {busy:?} still run a launched closure (its Launched was forgotten); skipping rte_eal_cleanup"
             );
             return;
         }

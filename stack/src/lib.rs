@@ -25,6 +25,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod log_level;
 mod mempool;
 pub mod net;
 mod packet;
@@ -39,6 +40,7 @@ mod wire;
 
 pub use eal::{free_hugepages, Eal, Launched, Lcore, WorkerPanic};
 pub use error::{Error, PacketError, Result};
+pub use log_level::LogLevel;
 pub use mempool::Mempool;
 pub use packet::{ChecksumStatus, Packet, PacketBatch, Segments, MAX_BURST};
 pub use port::{port_id_by_name, LinkStatus, Offloads, Port, PortStats, RxQueue, TxQueue};

@@ -128,7 +128,7 @@ where
     drop(port);
     let pools_full = pools.iter().all(|p| p.is_full());
     for p in pools.iter().filter(|p| !p.is_full()) {
-        eprintln!("zcnet: mempool {} has {} mbuf(s) out at exit", p.name(), p.in_use());
+        log::warn!("mempool {} has {} mbuf(s) out at exit", p.name(), p.in_use());
     }
     drop(pools);
     drop(eal);
