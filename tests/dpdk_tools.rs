@@ -142,20 +142,24 @@ fn telemetry_answers_zcnet_commands_and_counters_move_with_traffic() {
     for c in ["/zcnet/stats", "/zcnet/cores", "/zcnet/sockets"] {
         assert!(commands.contains(&c), "{c} is not registered: {list:?}");
     }
-    // The core has published once it runs; nothing was accepted yet.
+    // The cores publish every 100 ms: wait until each has published with
+    // its listener (port 80) bound. Nothing was accepted yet.
     let deadline = Instant::now() + SHOW_LIMIT;
-    let before = loop {
-        let s = telemetry(&prefix, "/zcnet/stats");
-        if number(&s, "cores") > 0 || Instant::now() >= deadline {
-            break s;
+    let (before, sockets) = loop {
+        let (s, k) = (telemetry(&prefix, "/zcnet/stats"), telemetry(&prefix, "/zcnet/sockets"));
+        let cores = number(&s, "cores");
+        if (cores > 0 && number(&k, "tcp_listening_ports") == cores) || Instant::now() >= deadline {
+            break (s, k);
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(number(&before, "cores") > 0, "no core published: {before:?}");
+    assert_eq!(
+        number(&sockets, "tcp_listening_ports"),
+        number(&before, "cores"),
+        "one listening port per core: {sockets:?}"
+    );
     assert_eq!(number(&before, "accepted"), 0, "{before:?}");
-    // Every core listens on port 80: one listening port each.
-    let sockets = telemetry(&prefix, "/zcnet/sockets");
-    assert_eq!(number(&sockets, "tcp_listening_ports"), number(&before, "cores"), "{sockets:?}");
 
     for _ in 0..3 {
         curl_hello(&ns);
