@@ -312,12 +312,13 @@ impl NetCore {
     pub(crate) fn socket_states(&self) -> io::Result<SocketStates> {
         let inner = self.inner.try_borrow().map_err(|_| busy())?;
         let mut s = SocketStates { listening_ports: inner.listeners.len() as u64, ..Default::default() };
+        // Never `socket(id)`: it panics on a connection without a socket.
         for id in inner.conns.ids_in_use() {
-            match inner.conns.socket(id).state() {
-                State::SynSent | State::SynReceived => s.handshaking += 1,
-                State::Established => s.established += 1,
-                State::Listen | State::Closed => {}
-                _ => s.closing += 1,
+            match inner.conns.state(id) {
+                Some(State::SynSent | State::SynReceived) => s.handshaking += 1,
+                Some(State::Established) => s.established += 1,
+                Some(State::Listen | State::Closed) | None => {}
+                Some(_) => s.closing += 1,
             }
         }
         Ok(s)
