@@ -12,8 +12,20 @@ use std::process::Command;
 const MIN_VERSION: &str = "22.11";
 /// The DPDK libraries zcnet calls into. PMDs are not linked: EAL loads them
 /// as plugins, and linking one as well would register its driver twice.
-const LIBS: &[&str] =
-    &["rte_eal", "rte_mempool", "rte_mbuf", "rte_ethdev", "rte_ring", "rte_kvargs", "rte_net", "rte_bus_vdev"];
+/// rte_pdump serves `dpdk-dumpcap` and `dpdk-pdump`; rte_telemetry carries
+/// zcnet's `/zcnet/...` telemetry commands.
+const LIBS: &[&str] = &[
+    "rte_eal",
+    "rte_mempool",
+    "rte_mbuf",
+    "rte_ethdev",
+    "rte_ring",
+    "rte_kvargs",
+    "rte_net",
+    "rte_bus_vdev",
+    "rte_pdump",
+    "rte_telemetry",
+];
 
 fn fail(what: &str) -> ! {
     eprintln!();

@@ -13,4 +13,6 @@
 #include <rte_ring.h>
 #include <rte_bus_vdev.h>
 #include <rte_eth_ring.h>
+#include <rte_pdump.h>
+#include <rte_telemetry.h>
 #include "shim.h"

@@ -16,8 +16,9 @@
 # One function per subcommand (cmd_<name>), plus shared helpers; the
 # dispatcher is at the bottom. Benchmarks never run inside scripts/test.sh.
 #
-# Safety: every DPDK process gets --no-pci and its own --file-prefix, with
-# --in-memory (or --no-shconf where --no-huge forbids --in-memory), uses only
+# Safety: every DPDK process gets --no-pci and its own --file-prefix (testpmd
+# with --in-memory; zcnet keeps shared files for dpdk-dumpcap, removed by the
+# cleanup below if a program was killed), uses only
 # net_ring / net_null / net_tap virtual devices or the in-memory wire, runs
 # under `timeout`, and is ended by PID only. Kernel traffic (http) stays
 # inside two namespaces this script creates and deletes, on 198.18.0.0/15.
@@ -149,6 +150,9 @@ cleanup() {
   done
   local ns
   for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  # EAL's files of this run's prefixes (zcbench*-<our pid>-*), which a
+  # program killed on overrun leaves behind; its hugepages stay taken until then.
+  rm -rf /var/run/dpdk/zcbench*-"$$"-* /dev/hugepages/zcbench*-"$$"-*map_* 2>/dev/null || true
   [ -n "$TMP" ] && rm -rf "$TMP"
   return 0
 }

@@ -142,6 +142,8 @@ zc_ns_stop() {
     kill -KILL "$ZC_APP_PID" 2>/dev/null || true
   fi
   wait "$ZC_APP_PID" 2>/dev/null || rc=$?
+  # A killed app leaves EAL's files of its prefix (zcnet-<pid>) behind.
+  rm -rf "/var/run/dpdk/zcnet-$ZC_APP_PID" "/dev/hugepages/zcnet-${ZC_APP_PID}map_"* 2>/dev/null || true
   ZC_APP_PID=""
   ZC_APP_LOG=""
   return $rc

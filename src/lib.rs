@@ -14,6 +14,9 @@ pub use zcnet_stack::{run, Core, RunReport};
 // Errors of the data plane (sockets return `std::io::Error`).
 pub use zcnet_stack::{Error, PacketError};
 
+// One level for zcnet's `log` messages and EAL's (`--log-level`).
+pub use zcnet_stack::LogLevel;
+
 // The data plane: EAL, pools, packets, ports and their queues.
 pub use zcnet_stack::{free_hugepages, Eal, Launched, Lcore, WorkerPanic};
 pub use zcnet_stack::{port_id_by_name, LinkStatus, Offloads, Port, PortStats, RxQueue, TxQueue};

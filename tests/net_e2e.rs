@@ -8,8 +8,8 @@
 mod common;
 
 use common::{
-    assert_clean_exit, assert_success, net_stat, py_count, random_file, sha256, tap_config, App, Netns, TempDir,
-    STACK_IP,
+    assert_clean_exit, assert_success, curl_hello, net_stat, py_count, random_file, sha256, tap_config, App, Netns,
+    TempDir, STACK_IP,
 };
 use std::time::Duration;
 
@@ -92,13 +92,7 @@ fn ping_gets_replies() {
 fn curl_fetches_a_page() {
     let ns = Netns::new();
     let app = App::start(&ns, HTTPD, &["--port", "80"]);
-    let out = ns.run(
-        "curl",
-        &["-sS", "--max-time", "10", "-w", "\n%{http_code}", &format!("http://{STACK_IP}/")],
-        Duration::from_secs(15),
-    );
-    assert_success(&out, "curl");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, zcnet\n\n200");
+    curl_hello(&ns);
     let (status, stdout, stderr) = app.stop();
     assert_clean_exit(status, &stdout, &stderr);
 }

@@ -47,7 +47,9 @@ pub struct CommonArgs {
     /// MAC address for the (first) port.
     #[arg(long, value_name = "MAC")]
     pub mac: Option<String>,
-    /// EAL log level (error, notice, debug, ...).
+    /// Log level of zcnet's messages and of EAL's: off, error, warn, info,
+    /// debug, trace (or EAL's names, or COMPONENT:LEVEL for EAL alone).
+    /// Default: RUST_LOG for zcnet (else info), error for EAL.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
 }

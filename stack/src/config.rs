@@ -65,7 +65,9 @@ pub struct EalConfig {
     pub memory_mb: u32,
     /// EAL's `--file-prefix`; empty means `zcnet-<pid>`, so processes never collide.
     pub file_prefix: String,
-    /// EAL's `--log-level` (for example `"notice"`, `"lib.eal:debug"`).
+    /// EAL's `--log-level`: a level name of `log` or of EAL (`"warn"`,
+    /// `"notice"`), mapped as [`crate::LogLevel`] says, or EAL's per-component
+    /// syntax (`"lib.eal:debug"`), passed unchanged.
     pub log_level: String,
     /// Extra EAL arguments, passed last and unchanged.
     pub extra_args: Vec<String>,
@@ -341,6 +343,7 @@ impl Config {
     /// Checks every field that TOML's types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         parse_lcores(&self.eal.lcores).map_err(|p| ConfigError::new("eal.lcores", p))?;
+        crate::LogLevel::parse(&self.eal.log_level).map_err(|e| ConfigError::new("eal.log_level", e))?;
         if self.eal.memory_mb < 16 {
             return Err(ConfigError::new("eal.memory_mb", "must be at least 16 MiB"));
         }

@@ -5,6 +5,7 @@
 
 use crate::config::{parse_lcores, EalConfig, Hugepages};
 use crate::error::{rte_errno, rte_strerror, Args, Error, Result};
+use crate::runtime_files::{remove_dead_zcnet_prefixes, remove_prefix, DEFAULT_PREFIX};
 use std::any::Any;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::marker::PhantomData;
@@ -57,6 +58,10 @@ pub struct Eal {
     main: Lcore,
     workers: Vec<Lcore>,
     no_huge: bool,
+    /// The `--file-prefix`.
+    prefix: String,
+    /// Whether `rte_pdump_init` succeeded (and needs `rte_pdump_uninit`).
+    pdump: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -87,11 +92,7 @@ impl Eal {
     /// hugepages. `--no-pci` is passed unless PCI devices are allowed.
     pub fn args(config: &EalConfig) -> Result<(Vec<String>, bool)> {
         let lcores = parse_lcores(&config.lcores).map_err(|reason| Error::EalInit { reason, args: String::new() })?;
-        let prefix = if config.file_prefix.is_empty() {
-            format!("zcnet-{}", std::process::id())
-        } else {
-            config.file_prefix.clone()
-        };
+        let prefix = Self::file_prefix(config);
         // `-l` takes plain core lists; `--lcores` also maps lcores to CPUs.
         let flag = if config.lcores.contains('@') { "--lcores" } else { "-l" };
         // Plain lists name CPUs: each must exist here (EAL's own refusal is a
@@ -118,8 +119,9 @@ impl Eal {
         let mut args: Vec<String> = vec!["zcnet".into(), flag.into(), config.lcores.clone()];
         args.extend(["--main-lcore".into(), lcores[0].to_string()]);
         args.extend(["--file-prefix".into(), prefix]);
-        args.push("--no-telemetry".into());
-        args.push(format!("--log-level={}", config.log_level));
+        let level = crate::LogLevel::parse(&config.log_level)
+            .map_err(|e| Error::EalInit { reason: format!("eal.log_level: {e}"), args: String::new() })?;
+        args.push(format!("--log-level={}", level.eal));
         if config.allow.is_empty() {
             args.push("--no-pci".into());
         }
@@ -135,16 +137,28 @@ impl Eal {
             Hugepages::Required => false,
             Hugepages::Auto => free_hugepages() == 0,
         };
-        // No shared runtime files, so independent processes (and parallel
-        // tests) never collide. --in-memory needs hugepages; without them
-        // EAL runs in legacy memory mode, where --no-shconf does the same.
+        // With hugepages, EAL shares its configuration and memory through
+        // files under the process's own prefix, so secondary processes
+        // (dpdk-dumpcap, dpdk-pdump, dpdk-proc-info) can attach and parallel
+        // processes never collide. Without hugepages EAL runs in legacy
+        // memory mode, which cannot share memory: --no-shconf keeps it from
+        // writing shared files, and no secondary process can attach.
         if no_huge {
             args.extend(["--no-huge".into(), "--no-shconf".into(), "-m".into(), config.memory_mb.to_string()]);
-        } else {
-            args.push("--in-memory".into());
         }
         args.extend(config.extra_args.iter().cloned());
         Ok((args, no_huge))
+    }
+
+    /// The `--file-prefix` EAL runs with: `eal.file_prefix`, or `zcnet-<pid>`.
+    /// Secondary processes attach with it (`dpdk-dumpcap --file-prefix P`),
+    /// and DPDK's telemetry socket is `/var/run/dpdk/P/dpdk_telemetry.v2`.
+    pub fn file_prefix(config: &EalConfig) -> String {
+        if config.file_prefix.is_empty() {
+            format!("{DEFAULT_PREFIX}{}", std::process::id())
+        } else {
+            config.file_prefix.clone()
+        }
     }
 
     /// Initialises EAL. Fails with [`Error::EalAlreadyInitialised`] if EAL
@@ -179,7 +193,15 @@ impl Eal {
     fn init_inner(config: &EalConfig) -> Result<Eal> {
         let (args, no_huge) = Self::args(config)?;
         if no_huge && config.hugepages == Hugepages::Auto {
-            eprintln!("zcnet: no free hugepages, running with --no-huge (scripts/setup.sh reserves them)");
+            log::warn!(
+                "no free hugepages, running with --no-huge (scripts/setup.sh reserves them); no secondary process (dpdk-dumpcap) can attach"
+            );
+        } else if no_huge {
+            log::info!("running with --no-huge: no secondary process (dpdk-dumpcap) can attach");
+        }
+        // Killed zcnet processes leave hugepage files that hold their pages.
+        for gone in remove_dead_zcnet_prefixes() {
+            log::info!("removed the runtime files of {gone}, whose process is gone");
         }
         let shown = Args(&args).to_string();
         let cargs: Vec<CString> =
@@ -211,7 +233,29 @@ impl Eal {
         };
         // SAFETY: as above.
         let socket = unsafe { dpdk_sys::rte_lcore_to_socket_id(main_id) };
-        Ok(Eal { main: Lcore { id: main_id, index: 0, socket }, workers, no_huge, _not_send: PhantomData })
+        let prefix = Self::file_prefix(config);
+        crate::telemetry::register();
+        // Serves dpdk-dumpcap and dpdk-pdump: they ask through EAL's
+        // multi-process channel, which exists only with shared files.
+        // SAFETY: EAL is initialised; called once, from the main lcore.
+        let pdump = !no_huge && unsafe { dpdk_sys::rte_pdump_init() } == 0;
+        if pdump {
+            log::info!(
+                "EAL file prefix {prefix}: capture with `dpdk-dumpcap --file-prefix {prefix} -i PORT`, query with `dpdk-telemetry.py -f {prefix}`"
+            );
+        } else {
+            log::info!(
+                "EAL file prefix {prefix}: query with `dpdk-telemetry.py -f {prefix}` (no capture without hugepages)"
+            );
+        }
+        Ok(Eal {
+            main: Lcore { id: main_id, index: 0, socket },
+            workers,
+            no_huge,
+            prefix,
+            pdump,
+            _not_send: PhantomData,
+        })
     }
 
     /// The main lcore (the thread that called `init`).
@@ -234,9 +278,14 @@ impl Eal {
         }
     }
 
-    /// Whether EAL runs without hugepages.
+    /// Whether EAL runs without hugepages (then no secondary process can attach).
     pub fn no_huge(&self) -> bool {
         self.no_huge
+    }
+
+    /// The `--file-prefix` EAL runs with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// Runs `f` on every worker lcore and returns at once; [`Launched::join`]
@@ -274,15 +323,15 @@ impl Drop for Eal {
     fn drop(&mut self) {
         let live = LIVE_POOLS.lock().map(|p| p.len()).unwrap_or(1);
         if live > 0 {
-            eprintln!("zcnet: {live} mempool(s) still hold packets; skipping rte_eal_cleanup");
+            log::warn!("{live} mempool(s) still hold packets; skipping rte_eal_cleanup");
             return;
         }
         // A forgotten `Launched` leaves its workers running, and nothing
         // borrows the Eal any more to stop this drop: EAL stays up for them.
         let busy = BUSY.lcores();
         if !busy.is_empty() {
-            eprintln!(
-                "zcnet: lcore(s) {busy:?} still run a launched closure (its Launched was forgotten); skipping rte_eal_cleanup"
+            log::warn!(
+                "lcore(s) {busy:?} still run a launched closure (its Launched was forgotten); skipping rte_eal_cleanup"
             );
             return;
         }
@@ -293,7 +342,12 @@ impl Drop for Eal {
             // and its return to EAL's loop.
             unsafe { dpdk_sys::rte_eal_wait_lcore(lcore.id) };
         }
-        // EAL leaves its (empty) runtime directory behind; note it first.
+        if self.pdump {
+            // SAFETY: rte_pdump_init succeeded; EAL is still up.
+            unsafe { dpdk_sys::rte_pdump_uninit() };
+        }
+        // EAL leaves its runtime directory and hugepage files behind; note
+        // the directory first.
         // SAFETY: returns a pointer to a static NUL-terminated path.
         let runtime_dir = unsafe {
             let p = dpdk_sys::rte_eal_get_runtime_dir();
@@ -304,8 +358,9 @@ impl Drop for Eal {
         unsafe { dpdk_sys::rte_eal_cleanup() };
         STATE.store(CLEANED, Ordering::Release);
         if let Some(dir) = runtime_dir {
-            // Only succeeds if it is empty: nothing of another process is touched.
-            let _ = std::fs::remove_dir(dir);
+            // The prefix is this process's: EAL locks it against other
+            // primaries. An attached secondary keeps its mappings.
+            remove_prefix(std::path::Path::new(&dir), &self.prefix);
         }
     }
 }

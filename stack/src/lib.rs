@@ -25,18 +25,22 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod log_level;
 mod mempool;
 pub mod net;
 mod packet;
 mod port;
 mod run;
 pub mod runtime;
+mod runtime_files;
 pub mod signal;
+mod telemetry;
 pub mod toeplitz;
 mod wire;
 
 pub use eal::{free_hugepages, Eal, Launched, Lcore, WorkerPanic};
 pub use error::{Error, PacketError, Result};
+pub use log_level::LogLevel;
 pub use mempool::Mempool;
 pub use packet::{ChecksumStatus, Packet, PacketBatch, Segments, MAX_BURST};
 pub use port::{port_id_by_name, LinkStatus, Offloads, Port, PortStats, RxQueue, TxQueue};

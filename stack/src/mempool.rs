@@ -184,15 +184,15 @@ impl Drop for Mempool {
         // Checked first: `is_full` proves nothing while a cache can be
         // flushing (see the module docs).
         if !only_main_lcore_runs() {
-            eprintln!(
-                "zcnet: mempool {} dropped off the main lcore or while workers run, where a free may be in flight; leaking it",
+            log::warn!(
+                "mempool {} dropped off the main lcore or while workers run, where a free may be in flight; leaking it",
                 self.name
             );
             return;
         }
         if self.in_use() != self.kept_by_driver() {
-            eprintln!(
-                "zcnet: mempool {} dropped with {} packet(s) still out; leaking it so they stay valid",
+            log::warn!(
+                "mempool {} dropped with {} packet(s) still out; leaking it so they stay valid",
                 self.name,
                 self.in_use()
             );

@@ -26,6 +26,7 @@ use crate::port::Port;
 use crate::runtime::mailbox::{self, Mailboxes};
 use crate::runtime::Executor;
 use crate::signal::{install_handlers, stop_requested};
+use crate::telemetry::{Board, Publisher};
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,6 +117,7 @@ where
     let report = Arc::new(Mutex::new(vec![NetStats::default(); lcores.len()]));
     let cores = lcores.len();
     let cluster = Cluster {
+        board: Board::install(cores),
         port: port.clone(),
         pools: pools.clone(),
         config: config.clone(),
@@ -147,7 +149,7 @@ where
     };
     let pools_full = pools.iter().all(|p| p.in_use() == p.kept_by_driver());
     for p in pools.iter().filter(|p| p.in_use() != p.kept_by_driver()) {
-        eprintln!("zcnet: mempool {} has {} mbuf(s) out at exit", p.name(), p.in_use() - p.kept_by_driver());
+        log::warn!("mempool {} has {} mbuf(s) out at exit", p.name(), p.in_use() - p.kept_by_driver());
     }
     drop(pools);
     drop(eal);
@@ -168,8 +170,8 @@ fn count_driver_kept(pools: &[Arc<Mempool>], held_at_open: &[usize], driver: &st
         if out > 0 && out == held {
             pool.count_as_kept_by_driver(out);
             total += out;
-            eprintln!(
-                "zcnet: {driver} kept {out} mbuf(s) of mempool {} after its port closed (its fill ring, taken at queue setup); counted apart, not a leak",
+            log::info!(
+                "{driver} kept {out} mbuf(s) of mempool {} after its port closed (its fill ring, taken at queue setup); counted apart, not a leak",
                 pool.name()
             );
         }
@@ -191,6 +193,8 @@ struct Cluster {
     /// still arrive on its queue (and be handed over from there), and the
     /// tasks it spawned may still run.
     running: AtomicUsize,
+    /// Where the cores publish their counters for telemetry.
+    board: Arc<Board>,
 }
 
 fn core_main<F, Fut>(lcore: Lcore, cluster: &Cluster, main: &F) -> NetStats
@@ -198,7 +202,7 @@ where
     F: Fn(Core) -> Fut,
     Fut: Future<Output = ()> + 'static,
 {
-    let Cluster { port, pools, config, mailboxes, steering, cores, running } = cluster;
+    let Cluster { port, pools, config, mailboxes, steering, cores, running, board } = cluster;
     let (cores, pool) = (*cores, &pools[lcore.index]);
     let q = lcore.index as u16;
     let (rxq, txq) = match (port.rx_queue(q), port.tx_queue(q)) {
@@ -214,6 +218,7 @@ where
     let core = Core { lcore, cores, ip, mac: port.mac() };
     let budget = config.runtime.task_budget as usize;
     let idle_policy = config.runtime.idle;
+    let mut telemetry = Publisher::new(board.clone(), lcore.index, lcore.id);
 
     let executor = Executor::new();
     if let Some(s) = &steering {
@@ -233,6 +238,7 @@ where
             if returned && running.load(Ordering::Acquire) == 0 {
                 break;
             }
+            telemetry.tick(|| Some((net.stats().ok()?, net.socket_states().ok()?)));
             let received = net.ingress();
             executor.fire_timers(Instant::now());
             let ran = executor.run_ready(budget);
@@ -265,6 +271,7 @@ where
         }
     }
     let stats = net.stats().unwrap_or_default();
+    telemetry.publish(&stats, &net.socket_states().unwrap_or_default());
     net.teardown();
     NetCore::clear_current();
     mailbox::leave();

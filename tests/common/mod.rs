@@ -332,12 +332,14 @@ pub struct Process {
     _dir: TempDir,
     stdout_path: PathBuf,
     stderr_path: PathBuf,
-    /// A directory the process leaves behind empty, removed after it exits.
-    leftover_dir: Option<PathBuf>,
+    /// The EAL file prefix of a zcnet process, whose runtime files are
+    /// removed after it exits (a killed one cannot remove them itself).
+    eal_prefix: Option<String>,
 }
 
 impl Process {
-    fn spawn(mut cmd: Command, what: &str) -> Process {
+    /// Starts `cmd` in the background (`what` names it in messages).
+    pub fn spawn(mut cmd: Command, what: &str) -> Process {
         let dir = TempDir::new();
         let stdout_path = dir.path().join("stdout");
         let stderr_path = dir.path().join("stderr");
@@ -348,7 +350,7 @@ impl Process {
             .stderr(file(&stderr_path))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
-        Process { child: Some(child), what: what.to_string(), _dir: dir, stdout_path, stderr_path, leftover_dir: None }
+        Process { child: Some(child), what: what.to_string(), _dir: dir, stdout_path, stderr_path, eal_prefix: None }
     }
 
     /// The process's ID.
@@ -460,11 +462,36 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.terminate();
-        if let Some(dir) = &self.leftover_dir {
-            // remove_dir only removes an empty directory.
-            let _ = std::fs::remove_dir(dir);
+        if let Some(prefix) = &self.eal_prefix {
+            remove_eal_files(prefix);
         }
     }
+}
+
+/// Removes the runtime directory (/var/run/dpdk/PREFIX) and hugepage files
+/// (/dev/hugepages/PREFIXmap_*) of an EAL file prefix whose process has
+/// exited: a killed process leaves them, and its hugepages stay taken until
+/// the files go. Only for prefixes of processes this test started.
+pub fn remove_eal_files(prefix: &str) {
+    let _ = std::fs::remove_dir_all(Path::new("/var/run/dpdk").join(prefix));
+    let stem = format!("{prefix}map_");
+    for entry in std::fs::read_dir("/dev/hugepages").into_iter().flatten().flatten() {
+        if entry.file_name().to_str().is_some_and(|n| n.starts_with(&stem)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Fetches `/` from zcnet-httpd (on port 80 of the stack) with curl in
+/// `ns` and checks the page and the status.
+pub fn curl_hello(ns: &Netns) {
+    let out = ns.run(
+        "curl",
+        &["-sS", "--max-time", "10", "-w", "\n%{http_code}", &format!("http://{STACK_IP}/")],
+        Duration::from_secs(15),
+    );
+    assert_success(&out, "curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, zcnet\n\n200");
 }
 
 /// A zcnet sample app running inside a namespace behind net_tap
@@ -526,10 +553,9 @@ impl App {
         let name = Path::new(bin).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let started = Instant::now();
         let mut process = Process::spawn(cmd, &name);
-        // EAL's runtime directory (file prefix zcnet-<pid>; `ip netns exec`
-        // execs the app, so the PID is the app's): rte_eal_cleanup empties it
-        // but leaves it behind.
-        process.leftover_dir = Some(PathBuf::from(format!("/var/run/dpdk/zcnet-{}", process.pid())));
+        // EAL's file prefix is zcnet-<pid> (`ip netns exec` execs the app,
+        // so the PID is the app's).
+        process.eal_prefix = Some(format!("zcnet-{}", process.pid()));
         // The tap interface is born inside the namespace when EAL probes it.
         let deadline = Instant::now() + START_LIMIT;
         while !ns.has_tap() {
@@ -577,7 +603,7 @@ impl App {
         let started = Instant::now();
         let mut process = Process::spawn(cmd, &name);
         // `ip netns exec` and sh exec the app: the PID is the app's.
-        process.leftover_dir = Some(PathBuf::from(format!("/var/run/dpdk/zcnet-{}", process.pid())));
+        process.eal_prefix = Some(format!("zcnet-{}", process.pid()));
         let listening = |l: &str| l.starts_with("core ") && l.contains(" on ");
         process.wait_for_lines(START_LIMIT, worker_cores(Path::new(config)), listening);
         eprintln!("{name} (pid {}) listening on {VETH_APP} after {:?}", process.pid(), started.elapsed());

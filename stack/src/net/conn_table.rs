@@ -189,6 +189,13 @@ impl ConnTable {
         c.set.get::<tcp::Socket>(c.handle.expect("a connection in use has a socket"))
     }
 
+    /// The TCP state of the connection's socket, if it has one now (a
+    /// connection in use may be between sockets).
+    pub(crate) fn state(&self, id: ConnId) -> Option<smoltcp::socket::tcp::State> {
+        let c = &self.conns[id];
+        c.handle.map(|h| c.set.get::<tcp::Socket>(h).state())
+    }
+
     /// The connection's socket, to change.
     pub(crate) fn socket_mut(&mut self, id: ConnId) -> &mut tcp::Socket<'static> {
         let c = &mut self.conns[id];

@@ -55,6 +55,7 @@ pub use listener::TcpListener;
 pub use raw::RawSocket;
 #[cfg(feature = "tokio")]
 pub use staged_writer::StagedWriter;
+pub(crate) use stats::SocketStates;
 pub use stats::{stats, NetStats, SteeringStats, TcpStats};
 pub use steering::RssRule;
 pub use stream::{TcpReadHalf, TcpStream, TcpWriteHalf};

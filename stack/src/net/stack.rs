@@ -25,7 +25,7 @@ use super::neighbors::Neighbors;
 use super::ports::EphemeralPorts;
 use super::raw::RawQueue;
 use super::rfc5961::ChallengeLimiter;
-use super::stats::NetStats;
+use super::stats::{NetStats, SocketStates};
 use super::steering::Steering;
 use super::time_wait::TimeWaitTable;
 use super::udp::UdpSockets;
@@ -304,6 +304,23 @@ impl NetCore {
         s.mbufs_in_use = inner.device.pool().in_use();
         s.tcp.time_wait = inner.time_wait.len();
         s.tcp.time_wait_evicted = inner.time_wait.evicted;
+        Ok(s)
+    }
+
+    /// This core's connections by state (O(connections): for telemetry,
+    /// not for every packet).
+    pub(crate) fn socket_states(&self) -> io::Result<SocketStates> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        let mut s = SocketStates { listening_ports: inner.listeners.len() as u64, ..Default::default() };
+        // Never `socket(id)`: it panics on a connection without a socket.
+        for id in inner.conns.ids_in_use() {
+            match inner.conns.state(id) {
+                Some(State::SynSent | State::SynReceived) => s.handshaking += 1,
+                Some(State::Established) => s.established += 1,
+                Some(State::Listen | State::Closed) | None => {}
+                Some(_) => s.closing += 1,
+            }
+        }
         Ok(s)
     }
 

@@ -90,6 +90,21 @@ pub struct TcpStats {
     pub time_wait_rst_ignored: u64,
 }
 
+/// The TCP connections of one core by state, counted when telemetry
+/// publishes (an O(connections) walk, every 100 ms, on the core itself).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SocketStates {
+    /// Ports listened on.
+    pub listening_ports: u64,
+    /// Connections in SYN-SENT or SYN-RECEIVED.
+    pub handshaking: u64,
+    /// Connections in ESTABLISHED.
+    pub established: u64,
+    /// Connections closing (FIN-WAIT, CLOSE-WAIT, CLOSING, LAST-ACK, and
+    /// TIME-WAIT while smoltcp still holds the socket).
+    pub closing: u64,
+}
+
 /// Counters of the calling core's stack (inside [`crate::run`]).
 pub fn stats() -> io::Result<NetStats> {
     current()?.stats()
