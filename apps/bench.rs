@@ -128,6 +128,7 @@ fn main() {
         exit_usage("no client ran");
     };
     eprintln!("zcnet-bench: pools full at exit: {}", report.pools_full);
+    eprintln!("zcnet-bench: steered frames freed at exit: {}", report.steered_left_at_exit);
     for (i, c) in report.cores.iter().enumerate() {
         eprintln!("zcnet-bench: core {i}: {c:?}");
     }

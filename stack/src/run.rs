@@ -69,6 +69,10 @@ pub struct RunReport {
     /// net_af_xdp: its fill rings), counted apart from the application's;
     /// see [`Mempool::kept_by_driver`].
     pub kept_by_driver: usize,
+    /// Frames one core handed to another after that core had stopped
+    /// taking them (the cores stop one after another): freed at the end,
+    /// so that `steered_out` = `steered_in` + this, summed over the cores.
+    pub steered_left_at_exit: usize,
 }
 
 impl RunReport {
@@ -126,6 +130,7 @@ where
         cores,
         running: AtomicUsize::new(cores),
     };
+    let steering = cluster.steering.clone();
     let job = {
         let report = report.clone();
         move |lcore: Lcore| {
@@ -136,6 +141,8 @@ where
         }
     };
     eal.launch(job)?.join().map_err(|e| Error::Worker(e.to_string()))?;
+    // Every core is done: what is still in the steering queues goes back.
+    let steered_left_at_exit = steering.map_or(0, |s| s.drain());
     // Frames still in the port's receive rings (an in-memory wire or a
     // loopback vdev keeps what a core sent after its peer stopped reading)
     // belong to the pools too: free them before the pools are checked.
@@ -154,7 +161,7 @@ where
     drop(pools);
     drop(eal);
     let cores = report.lock().map(|r| r.clone()).unwrap_or_default();
-    Ok(RunReport { cores, pools_full, kept_by_driver })
+    Ok(RunReport { cores, pools_full, kept_by_driver, steered_left_at_exit })
 }
 
 /// After the port is closed: counts as kept by its `driver` the mbufs still

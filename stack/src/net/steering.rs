@@ -161,6 +161,12 @@ impl Steering {
         self.queues[from * self.cores + me].pop()
     }
 
+    /// Frees every frame still queued between any two cores (once every
+    /// core has stopped); returns how many.
+    pub(crate) fn drain(&self) -> usize {
+        self.queues.iter().map(|q| std::iter::from_fn(|| q.pop()).count()).sum()
+    }
+
     /// True if some core handed `me` frames it has not taken yet.
     pub(crate) fn has_input(&self, me: usize) -> bool {
         (0..self.cores).any(|src| !self.queues[src * self.cores + me].is_empty())
