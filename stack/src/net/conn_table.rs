@@ -14,13 +14,13 @@
 //! Slots are reused: a closed connection's socket, with its two rings,
 //! waits on a free list for the next connection (no allocation, no zeroing).
 
-use super::frame::FourTuple;
+use super::frame::{FourTuple, TupleMap};
 use super::wakers::WakerList;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Index of a connection in its core's table.
 pub(crate) type ConnId = usize;
@@ -111,7 +111,7 @@ pub(crate) struct ConnTable {
     free_ready: Vec<ConnId>,
     /// Free slots without a socket.
     free_empty: Vec<ConnId>,
-    by_tuple: HashMap<FourTuple, ConnId>,
+    by_tuple: TupleMap<ConnId>,
     /// Connections with work for smoltcp's egress, in arrival order.
     dirty: VecDeque<ConnId>,
     /// (deadline in µs, connection): the earliest first.
@@ -128,7 +128,7 @@ impl ConnTable {
             conns: Vec::new(),
             free_ready: Vec::new(),
             free_empty: Vec::new(),
-            by_tuple: HashMap::new(),
+            by_tuple: TupleMap::default(),
             dirty: VecDeque::new(),
             timers: BinaryHeap::new(),
             arp_waiters: Vec::new(),

@@ -14,13 +14,25 @@ use std::net::Ipv4Addr;
 pub(crate) const ETH_LEN: usize = 14;
 
 /// A TCP or UDP flow as this host sees it: local and remote address and port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FourTuple {
     pub(crate) local_ip: Ipv4Addr,
     pub(crate) local_port: u16,
     pub(crate) remote_ip: Ipv4Addr,
     pub(crate) remote_port: u16,
 }
+
+impl std::hash::Hash for FourTuple {
+    /// Two words, not six fields (a derived `Hash` feeds each address as a
+    /// length-prefixed byte slice): the tables hash a tuple per segment.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.local_ip.to_bits()) << 32 | u64::from(self.remote_ip.to_bits()));
+        state.write_u32(u32::from(self.local_port) << 16 | u32::from(self.remote_port));
+    }
+}
+
+/// A map keyed by 4-tuples, with a randomly keyed hash (see `foldhash`).
+pub(crate) type TupleMap<V> = std::collections::HashMap<FourTuple, V, foldhash::fast::RandomState>;
 
 /// The IPv4 header (RFC 791) of a frame whose lengths hold together.
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +197,31 @@ fn classify_ipv4(ip: &Ipv4Packet<&[u8]>) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tuple_map_tells_tuples_apart_by_every_field() {
+        let base = FourTuple {
+            local_ip: Ipv4Addr::new(198, 18, 0, 2),
+            local_port: 80,
+            remote_ip: Ipv4Addr::new(198, 18, 0, 3),
+            remote_port: 40000,
+        };
+        let swapped_ips = FourTuple { local_ip: base.remote_ip, remote_ip: base.local_ip, ..base };
+        let swapped_ports = FourTuple { local_port: base.remote_port, remote_port: base.local_port, ..base };
+        let mut map = TupleMap::default();
+        map.insert(base, 0);
+        map.insert(swapped_ips, 1);
+        map.insert(swapped_ports, 2);
+        for p in 0..1000u16 {
+            map.insert(FourTuple { remote_port: 50000 + p, ..base }, 3 + p as usize);
+        }
+        assert_eq!(map.len(), 1003);
+        assert_eq!(map.get(&base), Some(&0));
+        assert_eq!(map.get(&swapped_ips), Some(&1));
+        assert_eq!(map.get(&swapped_ports), Some(&2));
+        assert_eq!(map.get(&FourTuple { remote_port: 50999, ..base }), Some(&1002));
+        assert_eq!(map.get(&FourTuple { remote_port: 40001, ..base }), None);
+    }
 
     /// Ethernet + IPv4 (20 bytes) + `l4` for protocol `proto`, with
     /// consistent lengths (checksums left zero: classification does not

@@ -24,8 +24,8 @@
 //! table holds at most `net.tcp.time_wait_max` per core, evicting the oldest
 //! (counted) when full. Every operation is O(1).
 
-use super::frame::FourTuple;
-use std::collections::{HashMap, VecDeque};
+use super::frame::{FourTuple, TupleMap};
+use std::collections::VecDeque;
 
 /// What a connection left behind when it entered TIME-WAIT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub(crate) struct TimeWaitEntry {
 
 /// The TIME-WAIT tuples of one core.
 pub(crate) struct TimeWaitTable {
-    entries: HashMap<FourTuple, TimeWaitEntry>,
+    entries: TupleMap<TimeWaitEntry>,
     /// Tuples in the order their timers were (re)started: expiry order,
     /// since every entry lives the same 2·MSL. A tuple whose timer restarted
     /// appears again further back; its older place is skipped.
@@ -60,7 +60,7 @@ pub(crate) struct TimeWaitTable {
 impl TimeWaitTable {
     pub(crate) fn new(duration_secs: f64, max: usize) -> TimeWaitTable {
         TimeWaitTable {
-            entries: HashMap::new(),
+            entries: TupleMap::default(),
             order: VecDeque::new(),
             duration_us: (duration_secs * 1e6) as i64,
             max,
