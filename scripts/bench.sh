@@ -611,6 +611,9 @@ app_run() {
   if [ "$kind" = zcnet ]; then
     spawn "$out" "$time" "$limit" "$ZCNET_BENCH" --config "$WIRE_CONFIG" \
       --file-prefix "zcbench-$$-$tag" "${flags[@]}"
+  elif [ "$kind" = hyper-alone ]; then
+    spawn "$out" "$time" "$limit" taskset -c "$CLIENT_CPU" "$TOKIO_BENCH" "${flags[@]}" --hyper-in-memory \
+      --server-cpu "$CLIENT_CPU" --client-cpu "$CLIENT_CPU"
   else
     spawn "$out" "$time" "$limit" "$TOKIO_BENCH" "${flags[@]}" \
       --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU"
@@ -983,6 +986,15 @@ cmd_hyper() {
   local tsv=$TMP/hyper-runs.log
   new_log "$tsv"
   pair_runs "$tsv" hyper 64 "$RUNS" "$SECS" "" 32 256
+  # hyper's own cost, the floor under both programs: its client and server
+  # on one thread over an in-memory pipe (the report's "hyper alone" line).
+  local i
+  for ((i = 1; i <= RUNS; i++)); do
+    wait_quiet
+    app_run hyper-alone hyper 32 64 "$SECS" "hyper-alone-32-$i"
+    log "hyper alone conns=32 run $i/$RUNS: $(run_summary)"
+    log_run "$tsv" 32 hyper-alone "$i"
+  done
   publish hyper "$tsv" "$started" --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU"
   if [ "$(id -u)" = 0 ] && command -v wrk >/dev/null; then
     http_bench hyper-tap "zcnet hyper"

@@ -113,6 +113,38 @@ CPU = user+sys seconds of the whole process, both threads (median).
     )
 }
 
+/// The program name of the hyper runs with no network (zcnet-tokio-bench
+/// --hyper-in-memory: client and server on one thread over an in-memory pipe).
+pub const HYPER_ALONE: &str = "hyper-alone";
+
+/// What hyper itself costs, from the `hyper-alone` runs: the rate one CPU
+/// reaches running client and server with no network stack, and the
+/// ceiling that puts on any stack's run with client and server on their
+/// own CPUs (twice that rate: both CPUs busy with hyper and nothing else),
+/// against tokio's rate at the same count. Empty without such runs.
+pub fn hyper_alone_note(runs: &Runs) -> String {
+    let mut md = String::new();
+    for row in runs.rows() {
+        let alone = Figures::of(runs, row, HYPER_ALONE);
+        let (Some(a), Some(t)) =
+            (alone.summary(|r| Some(r.rate / 1e3)), Figures::of(runs, row, "tokio").median(|r| Some(r.rate / 1e3)))
+        else {
+            continue;
+        };
+        md.push_str(&format!(
+            "\nhyper alone at {row} connections (zcnet-tokio-bench --hyper-in-memory: the same client and server code on one \
+             thread over tokio::io::duplex, no network stack): {} k req/s on one CPU. With client and server on their own \
+             CPUs and a stack that cost nothing, a run could reach at most twice that, {} k req/s: {}x tokio's median \
+             here ({} k req/s).\n",
+            median_min_max(Some(a), 1),
+            number(Some(2.0 * a.median), 1),
+            number(ratio(Some(2.0 * a.median), Some(t)), 2),
+            number(Some(t), 1),
+        ));
+    }
+    md
+}
+
 impl Pair {
     /// The pair benchmark called `name`.
     pub fn named(name: &str) -> Option<&'static Pair> {
@@ -164,6 +196,9 @@ impl Pair {
         md.push_str(&app_note(setup));
         md.push('\n');
         md.push_str(&table.render());
+        if self.name == "hyper" {
+            md.push_str(&hyper_alone_note(runs));
+        }
         md.push_str(&notes(runs, setup, self.name));
         Page { markdown: md, chart: self.chart(runs) }
     }
@@ -260,5 +295,33 @@ mod tests {
         let labels: Vec<&str> = r.iter().map(|(l, _)| l.as_str()).collect();
         assert_eq!(labels, ["rr 1 conns", "rr 32 conns", "rr 256 conns"]);
         assert!((r[1].1 - 248.464 / 46.887).abs() < 1e-3, "{r:?}");
+    }
+
+    #[test]
+    fn hyper_page_says_what_hyper_alone_allows_against_tokio() {
+        let line = |program: &str, run: u32, rate: f64| {
+            format!(
+                "32\t{program}\t{run}\t1.00\t1\tok\tresult stack=tokio scenario=hyper conns=32 size=64 secs=1.000 \
+                 ops={rate} rate={rate} gbps=0.001 p50_us=200.0 p99_us=300.0 p999_us=400.0 errors=0\n"
+            )
+        };
+        let mut log = String::from("row\tprogram\trun\tcpu_s\tbusy_pct\tstatus\tresult\n");
+        for (i, (t, z, a)) in
+            [(90_000.0, 130_000.0, 150_000.0), (100_000.0, 120_000.0, 160_000.0)].into_iter().enumerate()
+        {
+            let i = i as u32 + 1;
+            log += &line("tokio", i, t);
+            log += &line("zcnet", i, z);
+            log += &line(HYPER_ALONE, i, a);
+        }
+        let runs = Runs::parse(&log).unwrap();
+        let md = Pair::named("hyper").unwrap().page(&runs, &crate::report::page::default_setup()).markdown;
+        // Medians: hyper alone 155k, tokio 95k; the ceiling 310k = 3.26x.
+        assert!(md.contains("155.0 (150.0-160.0) k req/s on one CPU"), "{md}");
+        assert!(md.contains("at most twice that, 310.0 k req/s: 3.26x tokio's median here (95.0 k req/s)"), "{md}");
+        // The table itself is only tokio against zcnet.
+        assert!(md.contains("| 32 | 95.0 (90.0-100.0) | 125.0 (120.0-130.0) | 1.32 |"), "{md}");
+        let rr = Pair::named("rr").unwrap().page(&runs, &crate::report::page::default_setup()).markdown;
+        assert!(!rr.contains("hyper alone"), "only the hyper page has the line");
     }
 }

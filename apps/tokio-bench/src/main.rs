@@ -31,6 +31,12 @@ struct Args {
     /// CPU for the server thread.
     #[arg(long, default_value_t = 1)]
     server_cpu: usize,
+    /// hyper scenario only: run each connection's server on the client's
+    /// thread, over an in-memory pipe (`tokio::io::duplex`) instead of a
+    /// socket — hyper's own cost per request, client and server, with no
+    /// network stack at all (the floor any stack's hyper run pays).
+    #[arg(long)]
+    hyper_in_memory: bool,
 }
 
 fn pin(cpu: usize) {
@@ -79,6 +85,7 @@ fn main() {
 
     pin(args.client_cpu);
     let bench = args.bench.clone();
+    let hyper_in_memory = args.hyper_in_memory;
     let (tally, rss_idle, setup) = runtime().block_on(async move {
         // The idle baseline: listeners bound, runtimes built, no connection yet.
         let rss_idle = bench::proc_status_kb("VmRSS");
@@ -90,6 +97,7 @@ fn main() {
         let tasks: Vec<_> = (0..bench.conns)
             .map(|_| {
                 let (scenario, size, line, tally) = (bench.scenario, bench.size, line.clone(), tally.clone());
+                let in_memory = hyper_in_memory;
                 tokio::spawn(async move {
                     let (line, t) = (&line, &tally);
                     match scenario {
@@ -100,6 +108,7 @@ fn main() {
                         // The kernel has no zero-copy datagram path: the
                         // closest baseline is the ordinary one.
                         Scenario::UdpZc => udp_rr(udp, size, line, t).await,
+                        Scenario::Hyper if in_memory => hyper_rr_in_memory(line, t).await,
                         Scenario::Hyper => hyper_rr(http, line, t).await,
                     }
                 })
@@ -295,6 +304,27 @@ async fn hyper_rr(addr: SocketAddr, line: &StartLine, tally: &Mutex<Tally>) {
     tokio::spawn(conn);
     let host = addr.to_string();
     if hyper_http::get_until(&mut sender, &host, (warm_end, end), |d, n| lock(tally).record(d, n)).await.is_err() {
+        lock(tally).errors += 1;
+    }
+}
+
+/// `hyper_rr` with its server on this thread at the other end of an
+/// in-memory pipe: the same hyper client and server code, no sockets.
+async fn hyper_rr_in_memory(line: &StartLine, tally: &Mutex<Tally>) {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(hyper_http::serve(
+        hyper_util::rt::TokioIo::new(server),
+        hyper_http::hello,
+        hyper_util::rt::TokioTimer::new(),
+    ));
+    let conn = hyper_http::connect(hyper_util::rt::TokioIo::new(client)).await.ok();
+    let (warm_end, end) = start(line).await;
+    let Some((mut sender, conn)) = conn else {
+        lock(tally).errors += 1;
+        return;
+    };
+    tokio::spawn(conn);
+    if hyper_http::get_until(&mut sender, "memory", (warm_end, end), |d, n| lock(tally).record(d, n)).await.is_err() {
         lock(tally).errors += 1;
     }
 }
