@@ -682,16 +682,34 @@ impl Inner {
             if self.conns.get(id).role == Role::Free {
                 continue;
             }
+            // Send while smoltcp has something due. After the first
+            // segment, `poll_at` (which mirrors the start of smoltcp's
+            // dispatch) says whether another is due now: for the usual one
+            // segment per turn, one call that also gives the deadline instead
+            // of a dispatch that finds nothing to send; a bulk sender goes
+            // on dispatching until smoltcp has nothing left.
             let mut sent = 0;
-            while sent < SEGMENTS_PER_PASS && self.device.has_room() {
-                match self.iface.poll_egress(now, &mut self.device, self.conns.set_mut(id)) {
-                    PollResult::None => break,
-                    PollResult::SocketStateChanged => sent += 1,
+            let next = loop {
+                if sent >= SEGMENTS_PER_PASS || !self.device.has_room() {
+                    break self.iface.poll_at(now, self.conns.set_mut(id));
                 }
-            }
+                match self.iface.poll_egress(now, &mut self.device, self.conns.set_mut(id)) {
+                    PollResult::None => break self.iface.poll_at(now, self.conns.set_mut(id)),
+                    PollResult::SocketStateChanged => {
+                        sent += 1;
+                        if sent == 1 {
+                            let at = self.iface.poll_at(now, self.conns.set_mut(id));
+                            if !at.is_some_and(|t| t <= now) {
+                                break at;
+                            }
+                        }
+                    }
+                }
+            };
             sent_any |= sent > 0;
             self.note_tx(id);
-            if self.conns.get(id).role == Role::Closing && self.conns.socket(id).state() == State::TimeWait {
+            let state = self.conns.socket(id).state();
+            if self.conns.get(id).role == Role::Closing && state == State::TimeWait {
                 // Its last ACK has gone out (smoltcp sends it at once: no ack
                 // delay in TIME-WAIT, see `settle`): the tuple waits out
                 // 2·MSL in the TIME-WAIT table, the socket is free now.
@@ -699,11 +717,18 @@ impl Inner {
                 self.release(id);
                 continue;
             }
-            self.settle(id);
-            if self.conns.get(id).role == Role::Free {
-                continue;
+            // Sending changes nothing `settle` looks at (readability and
+            // room to write change with what arrives, or what the
+            // application does, and both settle there) except the state (a
+            // timeout aborting, TIME-WAIT ending) and an aborted socket's
+            // RST going out (CLOSED either way).
+            if state != self.conns.get(id).seen || state == State::Closed {
+                self.settle(id);
+                if self.conns.get(id).role == Role::Free {
+                    continue;
+                }
             }
-            match self.iface.poll_at(now, self.conns.set_mut(id)) {
+            match next {
                 Some(t) if t <= now => {
                     if sent > 0 || !self.device.has_room() {
                         self.conns.mark_dirty(id);
