@@ -699,7 +699,7 @@ impl Inner {
                         sent += 1;
                         if sent == 1 {
                             let at = self.iface.poll_at(now, self.conns.set_mut(id));
-                            if !at.is_some_and(|t| t <= now) {
+                            if at.is_none_or(|t| t > now) {
                                 break at;
                             }
                         }
