@@ -31,8 +31,44 @@ impl std::hash::Hash for FourTuple {
     }
 }
 
-/// A map keyed by 4-tuples, with a randomly keyed hash (see `foldhash`).
-pub(crate) type TupleMap<V> = std::collections::HashMap<FourTuple, V, foldhash::fast::RandomState>;
+/// A map keyed by 4-tuples, hashed with [`TupleHasher`].
+pub(crate) type TupleMap<V> = std::collections::HashMap<FourTuple, V, TupleHasher>;
+
+/// The tuple tables' hasher: foldhash (one folded multiply per lookup)
+/// keyed from the operating system's randomness — a peer chooses the
+/// tuples it sends, so it must not be able to predict where they land.
+/// foldhash's own default seeds come from addresses and the clock; these
+/// come through std's `RandomState`, whose SipHash keys are drawn from the
+/// OS: one shared seed per process, one more per table. (foldhash calls
+/// itself minimally DoS-resistant: an attacker who could read the
+/// process's state could still build colliding tuples; the tables stay
+/// bounded either way — backlog, `net.tcp.time_wait_max`.)
+#[derive(Clone, Debug)]
+pub(crate) struct TupleHasher(foldhash::fast::SeedableRandomState);
+
+impl Default for TupleHasher {
+    fn default() -> Self {
+        static SHARED: std::sync::OnceLock<foldhash::SharedSeed> = std::sync::OnceLock::new();
+        let shared = SHARED.get_or_init(|| foldhash::SharedSeed::from_u64(os_random_u64()));
+        TupleHasher(foldhash::fast::SeedableRandomState::with_seed(os_random_u64(), shared))
+    }
+}
+
+impl std::hash::BuildHasher for TupleHasher {
+    type Hasher = foldhash::fast::FoldHasher<'static>;
+
+    #[inline]
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
+
+/// 64 bits keyed by the OS's randomness: a fresh std `RandomState` (its keys
+/// come from the OS once per thread, then step per state) hashing a constant.
+fn os_random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::RandomState::new().hash_one(0x7a63_6e65_745f_7475u64)
+}
 
 /// The IPv4 header (RFC 791) of a frame whose lengths hold together.
 #[derive(Debug, Clone, Copy)]
@@ -221,6 +257,21 @@ mod tests {
         assert_eq!(map.get(&swapped_ports), Some(&2));
         assert_eq!(map.get(&FourTuple { remote_port: 50999, ..base }), Some(&1002));
         assert_eq!(map.get(&FourTuple { remote_port: 40001, ..base }), None);
+    }
+
+    #[test]
+    fn two_tables_hash_the_same_tuple_differently() {
+        use std::hash::BuildHasher;
+        let t = FourTuple {
+            local_ip: Ipv4Addr::new(198, 18, 0, 2),
+            local_port: 80,
+            remote_ip: Ipv4Addr::new(198, 18, 0, 3),
+            remote_port: 40000,
+        };
+        let (a, b) = (TupleHasher::default(), TupleHasher::default());
+        assert_eq!(a.hash_one(t), a.hash_one(t), "one table: one place per tuple");
+        // Equal by chance once in 2^64.
+        assert_ne!(a.hash_one(t), b.hash_one(t), "each table has its own key");
     }
 
     /// Ethernet + IPv4 (20 bytes) + `l4` for protocol `proto`, with
