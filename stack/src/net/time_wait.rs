@@ -40,7 +40,10 @@ pub(crate) struct TimeWaitEntry {
     pub(crate) peer_tsval: Option<u32>,
     /// When the entry expires (µs on the stack's clock).
     expires: i64,
-    /// When the connection entered TIME-WAIT (µs).
+    /// When the tuple last sent a segment (µs): the connection's last ACK
+    /// as it entered TIME-WAIT, or an ACK the table sent since. An active
+    /// open may take the tuple over only once the timestamp clock has
+    /// moved on from it, so its SYN's TSval is newer than any the peer saw.
     entered: i64,
 }
 
@@ -120,6 +123,14 @@ impl TimeWaitTable {
                 e.peer_tsval = peer_tsval;
             }
             self.order.push_back((*tuple, expires));
+        }
+    }
+
+    /// Notes that the table sent `tuple`'s peer an ACK at `now` (µs): it
+    /// carried the current TSval, so reuse waits for the next tick again.
+    pub(crate) fn sent_ack(&mut self, tuple: &FourTuple, now: i64) {
+        if let Some(e) = self.entries.get_mut(tuple) {
+            e.entered = now;
         }
     }
 
@@ -203,10 +214,12 @@ impl super::stack::Inner {
             self.time_wait.restart(tuple, t.tsval, now_us);
             if self.send_bare_ack(&ack) {
                 self.stats.tcp.time_wait_acks += 1;
+                self.time_wait.sent_ack(tuple, now_us);
             }
         } else if self.challenges.allow(now_us) && self.send_bare_ack(&ack) {
             // Anything else (an old duplicate): an ACK, rate-limited.
             self.stats.tcp.time_wait_acks += 1;
+            self.time_wait.sent_ack(tuple, now_us);
         }
         false
     }
@@ -262,6 +275,20 @@ mod tests {
         assert!(!t.blocks_active_open(&tuple(1), super::super::clock::TSVAL_TICK_US));
         assert!(t.blocks_active_open(&tuple(2), 30 * SEC), "no timestamps: wait out TIME-WAIT");
         assert!(!t.blocks_active_open(&tuple(3), 0), "not in TIME-WAIT at all");
+    }
+
+    #[test]
+    fn an_ack_the_table_sends_holds_reuse_back_another_tick() {
+        let tick = super::super::clock::TSVAL_TICK_US;
+        let mut t = TimeWaitTable::new(60.0, 10);
+        t.insert(tuple(1), 0, 0, 0, Some(5), 0);
+        // A retransmitted FIN answered at 1.5 ticks: that ACK carried the
+        // TSval of tick 1, so a SYN in tick 1 would not be newer.
+        t.sent_ack(&tuple(1), tick + tick / 2);
+        assert!(t.blocks_active_open(&tuple(1), 2 * tick), "within a tick of the last ACK");
+        assert!(!t.blocks_active_open(&tuple(1), 2 * tick + tick / 2));
+        t.sent_ack(&tuple(9), 0); // no entry: nothing to note
+        assert_eq!(t.len(), 1);
     }
 
     #[test]
