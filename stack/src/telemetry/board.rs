@@ -89,6 +89,12 @@ impl Board {
     pub(crate) fn read(&self) -> Vec<Snapshot> {
         self.slots.iter().filter_map(read_slot).collect()
     }
+
+    /// A consistent copy of core `index` (its queue index, not its place
+    /// among the cores that have published), if it has published.
+    pub(crate) fn read_core(&self, index: usize) -> Option<Snapshot> {
+        self.slots.get(index).and_then(read_slot)
+    }
 }
 
 fn read_slot(slot: &Slot) -> Option<Snapshot> {
@@ -215,5 +221,16 @@ mod tests {
         }
         assert_eq!(calls, 1, "only the first of {TURNS_PER_CHECK} turns looks at the clock");
         assert_eq!(board.read().iter().map(|s| s.lcore).collect::<Vec<_>>(), [5]);
+    }
+
+    #[test]
+    fn a_core_is_read_by_its_index_when_an_earlier_core_has_not_published() {
+        let board = Arc::new(Board::new(2));
+        let mut p = Publisher::new(board.clone(), 1, 7);
+        p.tick(|| Some((NetStats::default(), SocketStates::default())));
+        assert_eq!(board.read().len(), 1);
+        assert!(board.read_core(0).is_none(), "core 0 has not published");
+        assert_eq!(board.read_core(1).map(|s| s.lcore), Some(7));
+        assert!(board.read_core(2).is_none(), "no such core");
     }
 }

@@ -141,10 +141,12 @@ unsafe extern "C" fn stats_cmd(_cmd: *const c_char, params: *const c_char, d: *m
     answer(|| {
         // SAFETY: DPDK passes a NUL-terminated parameter string or null.
         let Ok(which) = (unsafe { core_param(params) }) else { return -libc::EINVAL };
-        let cores = Board::current().map(|b| b.read()).unwrap_or_default();
+        let board = Board::current();
+        let cores = board.as_ref().map(|b| b.read()).unwrap_or_default();
         let values = match which {
             None => total(&cores),
-            Some(i) => match cores.get(i) {
+            // By queue index: `cores` leaves out cores not published yet.
+            Some(i) => match board.and_then(|b| b.read_core(i)) {
                 Some(c) => c.values,
                 None => return -libc::EINVAL,
             },
