@@ -368,9 +368,10 @@ impl ConnTable {
         self.in_use
     }
 
-    /// Every connection in use, for shutdown (O(n): not for the data path).
-    pub(crate) fn ids_in_use(&self) -> Vec<ConnId> {
-        (0..self.conns.len()).filter(|&id| self.conns[id].role != Role::Free).collect()
+    /// Every connection in use, for shutdown and telemetry (O(n), no
+    /// allocation: not for the data path).
+    pub(crate) fn ids_in_use(&self) -> impl Iterator<Item = ConnId> + '_ {
+        (0..self.conns.len()).filter(|&id| self.conns[id].role != Role::Free)
     }
 
     /// True if a local port has a connection in this table (any remote).

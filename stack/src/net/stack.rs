@@ -332,7 +332,8 @@ impl NetCore {
         for p in ports {
             inner.remove_listener(p);
         }
-        for id in inner.conns.ids_in_use() {
+        let ids: Vec<ConnId> = inner.conns.ids_in_use().collect();
+        for id in ids {
             inner.conns.socket_mut(id).close();
             inner.conns.mark_dirty(id);
         }
