@@ -149,6 +149,13 @@ impl Mempool {
         self.kept_by_driver.load(Ordering::Relaxed)
     }
 
+    /// mbufs out that the application or the stack still holds: those in
+    /// use but for what a closed port's driver kept. 0 when every mbuf that
+    /// can come back has.
+    pub fn leaked(&self) -> usize {
+        self.in_use().saturating_sub(self.kept_by_driver())
+    }
+
     /// Records that the `n` mbufs now out are kept by a closed port's
     /// driver (see [`Mempool::kept_by_driver`]). Only for `run`, once the
     /// port that received into this pool is closed, when no `Packet` of the
@@ -190,11 +197,11 @@ impl Drop for Mempool {
             );
             return;
         }
-        if self.in_use() != self.kept_by_driver() {
+        if self.leaked() > 0 {
             log::warn!(
                 "mempool {} dropped with {} packet(s) still out; leaking it so they stay valid",
                 self.name,
-                self.in_use()
+                self.leaked()
             );
             return;
         }

@@ -154,9 +154,9 @@ where
     } else {
         0
     };
-    let pools_full = pools.iter().all(|p| p.in_use() == p.kept_by_driver());
-    for p in pools.iter().filter(|p| p.in_use() != p.kept_by_driver()) {
-        log::warn!("mempool {} has {} mbuf(s) out at exit", p.name(), p.in_use() - p.kept_by_driver());
+    let pools_full = pools.iter().all(|p| p.leaked() == 0);
+    for p in pools.iter().filter(|p| p.leaked() > 0) {
+        log::warn!("mempool {} has {} mbuf(s) out at exit", p.name(), p.leaked());
     }
     drop(pools);
     drop(eal);
