@@ -77,6 +77,20 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   exit 1
 fi
 
+step "disk: room for the build"
+# A cold build of the workspace, its tests, the fuzz targets and the docs
+# takes about 2.5 GB; a full disk otherwise surfaces as a linker "Bus error"
+# half-way through the suite. Say so before building.
+need_mb=3000
+target_dir="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target_dir"
+free_mb=$(df -Pm "$target_dir" | awk 'NR == 2 {print $4}')
+have_mb=$(du -sm "$target_dir" 2>/dev/null | awk '{print $1}')
+if [ "$((free_mb + ${have_mb:-0}))" -lt "$need_mb" ]; then
+  echo "test.sh: $free_mb MB free on the disk holding $target_dir (which already holds ${have_mb:-0} MB); the build needs about $need_mb MB in all: free some space or point CARGO_TARGET_DIR at a larger disk" >&2
+  exit 1
+fi
+
 step "format: cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
