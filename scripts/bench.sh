@@ -897,10 +897,9 @@ http_run() {
     url=http://198.18.2.2/
     local idle_args=()
     [ -n "$IDLE" ] && idle_args=(--idle "$IDLE")
-    # libxdp wants bpffs: mounted in the server's own mount namespace (see
-    # zc_ns_start_veth in scripts/netns.sh).
-    spawn "$out" "$time" $((secs + 60)) ip netns exec "$NS_CLIENT" \
-      sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' sh \
+    # libxdp wants bpffs: ZC_BPFFS_PREFIX (scripts/netns.sh) mounts it in the
+    # server's own mount namespace.
+    spawn "$out" "$time" $((secs + 60)) ip netns exec "$NS_CLIENT" "${ZC_BPFFS_PREFIX[@]}" \
       taskset -c "$HTTP_SERVER_CPU" "$HTTPD" --config "$VETH_CONFIG" --lcores "0@$HTTP_SERVER_CPU,1@$HTTP_SERVER_CPU" \
       --file-prefix "zcbench-httpd-$$-$tag" --port 80 --ip 198.18.2.2/24 "${idle_args[@]+"${idle_args[@]}"}"
     pid=$CHILD_PID tpid=$TIMEOUT_PID

@@ -13,7 +13,8 @@
 #                                 (net_af_xdp) or af_packet.toml (no AF_XDP, or
 #                                 ZCNET_VETH=af_packet); says which on stderr
 #   zc_ns_start_veth NAME LOG CMD...   zc_ns_start for an app on the veth (bpffs mounted
-#                                 inside the app's own mount namespace for libxdp)
+#                                 inside the app's own mount namespace for libxdp;
+#                                 ZC_BPFFS_PREFIX is that wrapper, for scripts' own spawners)
 #   zc_ns_wait_listening          wait until the app started with ZC_APP_LOG listens
 #   zc_ns_stop                    SIGTERM the app by PID, wait, report its exit code
 #   zc_ns_delete NAME             delete the namespace
@@ -103,14 +104,16 @@ zc_veth_config() {
   fi
 }
 
+# A command prefix for `ip netns exec NAME`: libxdp pins its XDP dispatcher
+# in bpffs, and `ip netns exec` gives the app a mount namespace of its own
+# with a fresh /sys, so a bpffs mounted there is the app's alone and goes
+# away with it. Scripts that wrap the app themselves (bench.sh) use it too.
+ZC_BPFFS_PREFIX=(sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' sh)
+
 zc_ns_start_veth() {
   local ns=$1 log=$2
   shift 2
-  # libxdp pins its XDP dispatcher in bpffs. `ip netns exec` gives the app a
-  # mount namespace of its own with a fresh /sys: a bpffs mounted there is
-  # the app's alone and goes away with it.
-  ip netns exec "$ns" sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' \
-    sh "$@" >"$log" 2>&1 &
+  ip netns exec "$ns" "${ZC_BPFFS_PREFIX[@]}" "$@" >"$log" 2>&1 &
   ZC_APP_PID=$!
   ZC_APP_LOG=$log
 }

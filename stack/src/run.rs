@@ -5,8 +5,9 @@
 //! The loop of one core, each turn: receive a burst and feed it to smoltcp;
 //! fire due timers; run woken tasks (up to a budget, so a busy task cannot
 //! starve the NIC); let smoltcp emit into fresh mbufs and send them in one
-//! burst. When idle it keeps polling (`idle = "busy"`) or sleeps until the
-//! next timer, at most `MAX_IDLE_SLEEP` (2 ms; `idle = "backoff"`).
+//! burst. When idle it keeps polling (`idle = "busy"`) or, after
+//! `runtime.idle_spins` idle turns, sleeps until the next timer, at most
+//! `MAX_IDLE_SLEEP` (2 ms; `idle = "backoff"`).
 //!
 //! Every wait of a core is for an absolute deadline (a futex wait, through
 //! `thread::park_timeout`), never a relative sleep: net_tap raises a signal
@@ -33,8 +34,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Idle turns before a `backoff` core starts sleeping.
-const IDLE_SPINS: u32 = 1024;
 /// The first sleep of an idle `backoff` core; each idle sleep after it is
 /// twice as long, up to `MAX_IDLE_SLEEP`. Any work resets it.
 const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
@@ -225,6 +224,7 @@ where
     let core = Core { lcore, cores, ip, mac: port.mac() };
     let budget = config.runtime.task_budget as usize;
     let idle_policy = config.runtime.idle;
+    let idle_spins = config.runtime.idle_spins;
     let mut telemetry = Publisher::new(board.clone(), lcore.index, lcore.id);
 
     let executor = Executor::new();
@@ -258,9 +258,10 @@ where
                 continue;
             }
             idle_turns = idle_turns.saturating_add(1);
-            if idle_policy == IdlePolicy::Backoff && idle_turns > IDLE_SPINS {
-                let n = (idle_turns - IDLE_SPINS - 1).min(16);
-                idle_sleep(&executor, &net, (MIN_IDLE_SLEEP * (1 << n)).min(MAX_IDLE_SLEEP));
+            if idle_policy == IdlePolicy::Backoff {
+                if let Some(max) = backoff_sleep(idle_turns, idle_spins) {
+                    idle_sleep(&executor, &net, max);
+                }
             }
         }
     });
@@ -283,6 +284,14 @@ where
     NetCore::clear_current();
     mailbox::leave();
     stats
+}
+
+/// How long a `backoff` core may sleep after `idle_turns` turns without
+/// work: nothing for the first `spins`, then `MIN_IDLE_SLEEP`, doubling with
+/// each further idle turn up to `MAX_IDLE_SLEEP`.
+fn backoff_sleep(idle_turns: u32, spins: u32) -> Option<Duration> {
+    let past = idle_turns.checked_sub(spins)?.checked_sub(1)?;
+    Some((MIN_IDLE_SLEEP * (1 << past.min(16))).min(MAX_IDLE_SLEEP))
 }
 
 /// Sleeps until the next timer (task or smoltcp), at most `max`. The park
@@ -328,4 +337,27 @@ fn random_seed() -> u64 {
         let _ = f.read_exact(&mut b);
     }
     u64::from_ne_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backoff_core_spins_its_idle_turns_then_sleeps_longer_each_turn_up_to_the_cap() {
+        assert_eq!(backoff_sleep(0, 16), None);
+        assert_eq!(backoff_sleep(16, 16), None);
+        assert_eq!(backoff_sleep(17, 16), Some(MIN_IDLE_SLEEP));
+        assert_eq!(backoff_sleep(18, 16), Some(MIN_IDLE_SLEEP * 2));
+        assert_eq!(backoff_sleep(19, 16), Some(MIN_IDLE_SLEEP * 4));
+        assert_eq!(backoff_sleep(16 + 7, 16), Some(MAX_IDLE_SLEEP.min(MIN_IDLE_SLEEP * 64)));
+        assert_eq!(backoff_sleep(u32::MAX, 16), Some(MAX_IDLE_SLEEP));
+    }
+
+    #[test]
+    fn zero_idle_spins_sleeps_after_the_first_idle_turn() {
+        assert_eq!(backoff_sleep(0, 0), None);
+        assert_eq!(backoff_sleep(1, 0), Some(MIN_IDLE_SLEEP));
+        assert_eq!(backoff_sleep(u32::MAX, u32::MAX), None);
+    }
 }
