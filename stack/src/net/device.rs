@@ -4,7 +4,9 @@
 //! smoltcp a borrow of the mbuf's bytes — no copy. Transmit writes in place:
 //! the `TxToken` takes a fresh mbuf from the core's pool and lets smoltcp
 //! serialise the frame straight into it. Frames are batched and sent with
-//! one `tx_burst`; what the queue refuses stays queued for the next turn.
+//! `tx_burst`: once when the batch holds half a receive burst, then
+//! whenever it is full, and at the end of the egress pass (see
+//! [`EarlyFlush`]); what the queue refuses stays queued for the next turn.
 
 use super::checksum::{prepare_tx_offload, TxOffload};
 use crate::mempool::Mempool;
@@ -54,6 +56,51 @@ struct TxSide {
     offload: TxOffload,
     stats: DeviceStats,
     tcp: TcpTx,
+    early: EarlyFlush,
+}
+
+/// When an egress pass hands its first frames to the queue: as soon as the
+/// batch holds half a receive burst, not at the end of the pass.
+///
+/// A core that answers a whole burst before sending any of it leaves its
+/// peer idle meanwhile, and the peer does the same in turn: with as many
+/// requests in flight as a burst holds, two cores (or a core and a NIC's
+/// clients) work one after the other instead of at once. Sending the first
+/// half early lets the peer start on it while this core builds the rest.
+/// Measured on the in-memory wire (rr, 64 B, alternating 3 times): 1.82x at
+/// 32 connections, hyper 1.46x; 1, 256 (hyper), 4096 and 8192 connections,
+/// crr and stream within 4% either way. The cost is one more `tx_burst` in
+/// a pass of at least half a burst of frames.
+#[derive(Debug, Clone, Copy)]
+struct EarlyFlush {
+    /// Frames in the batch that trigger the pass's early flush.
+    at: usize,
+    /// This pass has flushed early already.
+    done: bool,
+}
+
+impl EarlyFlush {
+    fn new(burst: usize) -> Self {
+        EarlyFlush { at: (burst / 2).max(1), done: false }
+    }
+
+    /// True if a batch of `len` frames with `spare` room left should go to
+    /// the queue before the next frame joins it.
+    fn due(&mut self, len: usize, spare: usize) -> bool {
+        if spare == 0 {
+            return true;
+        }
+        if !self.done && len >= self.at {
+            self.done = true;
+            return true;
+        }
+        false
+    }
+
+    /// The egress pass ended (its last flush); the next one may flush early again.
+    fn pass_ended(&mut self) {
+        self.done = false;
+    }
 }
 
 /// What the TCP segments smoltcp wrote since the last
@@ -105,9 +152,10 @@ impl TxSide {
         sent
     }
 
-    /// True if another frame fits (flushing once if the batch is full).
+    /// True if another frame fits (flushing once if the batch is full, or
+    /// early in the pass: see [`EarlyFlush`]).
     fn has_room(&mut self) -> bool {
-        if self.batch.spare() == 0 {
+        if self.early.due(self.batch.len(), self.batch.spare()) {
             self.flush();
         }
         self.batch.spare() > 0
@@ -129,6 +177,7 @@ impl DpdkDevice {
                 offload,
                 stats: DeviceStats::default(),
                 tcp: TcpTx::default(),
+                early: EarlyFlush::new(burst),
             },
             rx: PacketBatch::new(),
             mtu,
@@ -181,8 +230,10 @@ impl DpdkDevice {
         self.rx.pop()
     }
 
-    /// Sends queued frames. Returns how many the queue took.
+    /// Sends queued frames: the end of an egress pass. Returns how many the
+    /// queue took.
     pub fn flush(&mut self) -> usize {
+        self.tx.early.pass_ended();
         self.tx.flush()
     }
 
@@ -361,5 +412,49 @@ impl phy::Device for DpdkDevice {
         caps.checksum.udp = tx(self.tx.offload.l4);
         caps.checksum.icmpv4 = Checksum::Tx;
         caps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EarlyFlush;
+
+    /// Frames pushed one at a time into a batch of `capacity`, flushed
+    /// (emptied) whenever `due` says so: the batch lengths at each flush.
+    fn flushes(early: &mut EarlyFlush, capacity: usize, frames: usize) -> Vec<usize> {
+        let (mut len, mut at) = (0, Vec::new());
+        for _ in 0..frames {
+            if early.due(len, capacity - len) {
+                at.push(len);
+                len = 0;
+            }
+            len += 1;
+        }
+        at
+    }
+
+    #[test]
+    fn a_pass_flushes_once_at_half_a_burst_then_only_when_the_batch_is_full() {
+        let mut early = EarlyFlush::new(32);
+        assert_eq!(flushes(&mut early, 64, 15), Vec::<usize>::new());
+        let mut early = EarlyFlush::new(32);
+        assert_eq!(flushes(&mut early, 64, 17), vec![16]);
+        let mut early = EarlyFlush::new(32);
+        assert_eq!(flushes(&mut early, 64, 16 + 64 + 64 + 1), vec![16, 64, 64]);
+    }
+
+    #[test]
+    fn the_early_flush_comes_again_only_after_the_pass_ended() {
+        let mut early = EarlyFlush::new(32);
+        assert_eq!(flushes(&mut early, 64, 20), vec![16]);
+        assert_eq!(flushes(&mut early, 64, 20), Vec::<usize>::new(), "same pass: no second early flush");
+        early.pass_ended();
+        assert_eq!(flushes(&mut early, 64, 20), vec![16]);
+    }
+
+    #[test]
+    fn a_burst_of_one_flushes_its_first_frame_early() {
+        let mut early = EarlyFlush::new(1);
+        assert_eq!(flushes(&mut early, 64, 3), vec![1]);
     }
 }
