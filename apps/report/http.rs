@@ -96,8 +96,7 @@ fn table(runs: &Runs, paths: Paths) -> Table {
 fn idle(setup: &Setup) -> String {
     match &setup.idle {
         Some(i) => format!("{i} (--idle {i}; the configurations' default, what users run, is backoff)"),
-        None => "backoff, 16 idle turns before sleeping (runtime.idle_spins of config/tap.toml and config/xdp.toml, what users run)"
-            .into(),
+        None => "backoff, with the [runtime] settings of each server's config file (what users run)".into(),
     }
 }
 

@@ -191,11 +191,12 @@ pub struct RuntimeConfig {
     /// Idle policy.
     pub idle: IdlePolicy,
     /// Idle turns a `backoff` core keeps polling before it starts to sleep
-    /// (0: sleep after the first idle turn). A turn is as cheap as the
-    /// device's empty poll: tens of nanoseconds on an in-memory ring, about
-    /// half a microsecond on AF_XDP or net_tap (a syscall), where the
-    /// default 1024 is half a millisecond of spinning per gap in the
-    /// traffic; `config/xdp.toml` and `config/tap.toml` use 16.
+    /// (0: sleep after the first idle turn; `u32::MAX`: never sleep). A
+    /// turn is as cheap as the device's empty poll: tens of nanoseconds on
+    /// an in-memory ring, about half a microsecond on net_af_xdp or net_tap
+    /// (a system call), where the default 1024 is half a millisecond of
+    /// spinning per gap in the traffic; `config/xdp.toml` and
+    /// `config/tap.toml` use 16.
     pub idle_spins: u32,
     /// Packets per rx/tx burst (at most [`crate::MAX_BURST`]).
     pub burst: u16,

@@ -4,8 +4,9 @@
 //!
 //! The loop of one core, each turn: receive a burst and feed it to smoltcp;
 //! fire due timers; run woken tasks (up to a budget, so a busy task cannot
-//! starve the NIC); let smoltcp emit into fresh mbufs and send them in one
-//! burst. When idle it keeps polling (`idle = "busy"`) or, after
+//! starve the NIC); let smoltcp emit into fresh mbufs and send them (the
+//! first half burst as soon as it is built, the rest at the end). When
+//! idle it keeps polling (`idle = "busy"`) or, after
 //! `runtime.idle_spins` idle turns, sleeps until the next timer, at most
 //! `MAX_IDLE_SLEEP` (2 ms; `idle = "backoff"`).
 //!

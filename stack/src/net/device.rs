@@ -4,8 +4,8 @@
 //! smoltcp a borrow of the mbuf's bytes — no copy. Transmit writes in place:
 //! the `TxToken` takes a fresh mbuf from the core's pool and lets smoltcp
 //! serialise the frame straight into it. Frames are batched and sent with
-//! `tx_burst`: once when the batch holds half a receive burst, then
-//! whenever it is full, and at the end of the egress pass (see
+//! `tx_burst`: once a turn when the batch holds half a receive burst, then
+//! whenever it is full, and at the end of the turn's egress pass (see
 //! [`EarlyFlush`]); what the queue refuses stays queued for the next turn.
 
 use super::checksum::{prepare_tx_offload, TxOffload};
@@ -59,8 +59,11 @@ struct TxSide {
     early: EarlyFlush,
 }
 
-/// When an egress pass hands its first frames to the queue: as soon as the
-/// batch holds half a receive burst, not at the end of the pass.
+/// When a turn hands its first frames to the queue: as soon as the batch
+/// holds half a receive burst, not at the end of the turn's egress pass.
+/// (A turn runs from one [`DpdkDevice::flush`], the end of egress, to the
+/// next; frames queued by tasks or by smoltcp's replies during ingress
+/// count towards it too.)
 ///
 /// A core that answers a whole burst before sending any of it leaves its
 /// peer idle meanwhile, and the peer does the same in turn: with as many
@@ -70,7 +73,7 @@ struct TxSide {
 /// Measured on the in-memory wire (rr, 64 B, alternating 3 times): 1.82x at
 /// 32 connections, hyper 1.46x; 1, 256 (hyper), 4096 and 8192 connections,
 /// crr and stream within 4% either way. The cost is one more `tx_burst` in
-/// a pass of at least half a burst of frames.
+/// a turn of more than half a burst of frames.
 #[derive(Debug, Clone, Copy)]
 struct EarlyFlush {
     /// Frames in the batch that trigger the pass's early flush.
@@ -97,7 +100,8 @@ impl EarlyFlush {
         false
     }
 
-    /// The egress pass ended (its last flush); the next one may flush early again.
+    /// The turn's egress pass ended (its last flush); the next turn may
+    /// flush early again.
     fn pass_ended(&mut self) {
         self.done = false;
     }
