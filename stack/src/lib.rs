@@ -28,6 +28,7 @@ pub mod fuzzing;
 mod log_level;
 mod mempool;
 pub mod net;
+mod os_random;
 mod packet;
 mod port;
 mod run;

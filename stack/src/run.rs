@@ -24,6 +24,7 @@ use crate::eal::{Eal, Lcore};
 use crate::error::{Error, Result};
 use crate::mempool::Mempool;
 use crate::net::{DpdkDevice, NetCore, NetStats, Steering};
+use crate::os_random::os_random_u64;
 use crate::port::Port;
 use crate::runtime::mailbox::{self, Mailboxes};
 use crate::runtime::Executor;
@@ -217,8 +218,7 @@ where
         (Err(e), _) | (_, Err(e)) => panic!("core {}: {e}", lcore.id),
     };
     let device = DpdkDevice::new(rxq, txq, pool.clone(), config.runtime.burst as usize);
-    let seed = (lcore.id as u64) << 32 ^ std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    let net = NetCore::new(device, &config.net, lcore.index, seed ^ random_seed(), steering.clone())
+    let net = NetCore::new(device, &config.net, lcore.index, os_random_u64(), steering.clone())
         .unwrap_or_else(|e| panic!("core {}: {e}", lcore.id));
     net.set_current();
     let ip = crate::net::core_address(&config.net, lcore.index).map(|(ip, _)| ip).unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -328,16 +328,7 @@ fn steering_for(config: &Config, port: &Port, cores: usize) -> Result<Option<Arc
     if distinct && port.is_paired_wire() {
         return Ok(None);
     }
-    Ok(Some(Steering::new(&ips, |_, group| port.rss_rule(group), config.net.steer_queue, random_seed())))
-}
-
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut b);
-    }
-    u64::from_ne_bytes(b)
+    Ok(Some(Steering::new(&ips, |_, group| port.rss_rule(group), config.net.steer_queue, os_random_u64())))
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ pub(crate) struct TupleHasher(foldhash::fast::SeedableRandomState);
 
 impl Default for TupleHasher {
     fn default() -> Self {
+        use crate::os_random::os_random_u64;
         static SHARED: std::sync::OnceLock<foldhash::SharedSeed> = std::sync::OnceLock::new();
         let shared = SHARED.get_or_init(|| foldhash::SharedSeed::from_u64(os_random_u64()));
         TupleHasher(foldhash::fast::SeedableRandomState::with_seed(os_random_u64(), shared))
@@ -61,13 +62,6 @@ impl std::hash::BuildHasher for TupleHasher {
     fn build_hasher(&self) -> Self::Hasher {
         self.0.build_hasher()
     }
-}
-
-/// 64 bits keyed by the OS's randomness: a fresh std `RandomState` (its keys
-/// come from the OS once per thread, then step per state) hashing a constant.
-fn os_random_u64() -> u64 {
-    use std::hash::BuildHasher;
-    std::hash::RandomState::new().hash_one(0x7a63_6e65_745f_7475u64)
 }
 
 /// The IPv4 header (RFC 791) of a frame whose lengths hold together.
