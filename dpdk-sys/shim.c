@@ -20,6 +20,23 @@ uint16_t zc_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, 
 struct rte_mbuf *zc_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
 
 void zc_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+
+void zc_pktmbuf_prefetch_next(struct rte_mempool *mp)
+{
+	struct rte_mempool_cache *c = rte_mempool_default_cache(mp, rte_lcore_id());
+	char *m;
+
+	if (c == NULL || c->len == 0)
+		return;
+	m = c->objs[c->len - 1];
+	/* The header's two lines (rte_pktmbuf_reset writes both) and the first
+	 * two lines of the data room after the default headroom. */
+	rte_prefetch0(m);
+	rte_prefetch0(m + RTE_CACHE_LINE_SIZE);
+	m += sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(mp) + RTE_PKTMBUF_HEADROOM;
+	rte_prefetch0(m);
+	rte_prefetch0(m + RTE_CACHE_LINE_SIZE);
+}
 void zc_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count) { rte_pktmbuf_free_bulk(mbufs, count); }
 char *zc_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_prepend(m, len); }
 char *zc_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_append(m, len); }

@@ -2,7 +2,8 @@
  * zcnet's C shim: DPDK's hot-path functions are `static inline` in its
  * headers, so they have no symbol to link against. Each function here is a
  * thin, non-inline wrapper with the same meaning and a `zc_` prefix.
- * Nothing here adds behaviour.
+ * Nothing here adds behaviour; zc_pktmbuf_prefetch_next only adds cache
+ * hints.
  */
 #ifndef ZCNET_SHIM_H
 #define ZCNET_SHIM_H
@@ -19,6 +20,10 @@ uint16_t zc_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, 
 
 struct rte_mbuf *zc_pktmbuf_alloc(struct rte_mempool *mp);
 void zc_pktmbuf_free(struct rte_mbuf *m);
+/* Hints the CPU to fetch the mbuf that this lcore's next rte_pktmbuf_alloc
+ * from mp will return (the top of its per-lcore cache), header and first data
+ * lines; nothing if that cache is empty or absent. Reads only the cache. */
+void zc_pktmbuf_prefetch_next(struct rte_mempool *mp);
 void zc_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count);
 char *zc_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
 char *zc_pktmbuf_append(struct rte_mbuf *m, uint16_t len);

@@ -161,6 +161,31 @@ fn eal_starts_with_hugepages() {
 }
 
 #[test]
+fn prefetching_the_next_mbuf_takes_nothing_from_the_pool_and_changes_no_packet() {
+    let eal = eal(&["net_null0"]);
+    for (name, cache) in [("pf-cache", 64), ("pf-nocache", 0)] {
+        let pool = pool(&eal, name, 511, cache);
+        // A fresh pool: this lcore's cache is still empty (or absent).
+        pool.prefetch_next();
+        drop(packet_with(&pool, &[7; 200]));
+        // That mbuf is the top of the cache now: the one the hint fetches.
+        pool.prefetch_next();
+        assert_eq!(pool.in_use(), 0, "{name}: the hint took an mbuf");
+        let p = pool.alloc().expect("alloc");
+        assert_eq!((p.len(), p.headroom()), (0, 128), "{name}: the next packet is not fresh");
+        // An empty packet has no line to fetch; a longer one keeps its bytes.
+        p.prefetch_lines(4);
+        let q = packet_with(&pool, &[9; 300]);
+        q.prefetch_header();
+        q.prefetch_lines(4);
+        assert_eq!(q.data(), [9; 300], "{name}");
+        assert_eq!(pool.in_use(), 2, "{name}");
+        drop((p, q));
+        assert!(pool.is_full(), "{name}: {} mbuf(s) leaked", pool.in_use());
+    }
+}
+
+#[test]
 fn second_eal_init_is_an_error_not_ub() {
     let config = eal_config(&["net_null0"], "0", Hugepages::Auto);
     let first = Eal::init(&config).expect("first EAL init");

@@ -7,6 +7,13 @@
 //! `tx_burst`: once a turn when the batch holds half a receive burst, then
 //! whenever it is full, and at the end of the turn's egress pass (see
 //! [`EarlyFlush`]); what the queue refuses stays queued for the next turn.
+//!
+//! Both directions prefetch, because on a two-core wire (or after a NIC's
+//! DMA) every mbuf arrives cold: a received burst's headers and its frames'
+//! first lines a few frames ahead of the router, and the mbuf the next
+//! transmit will allocate while the current frame is built. On the in-memory
+//! wire (rr, 64 B, three alternations) that was 1.27x at 32 connections,
+//! 1.08x at 4096 and 8192, udp 1.25x, crr 1.12x, hyper 1.07x.
 
 use super::checksum::{prepare_tx_offload, TxOffload};
 use crate::mempool::Mempool;
@@ -15,6 +22,15 @@ use crate::port::{RxQueue, TxQueue};
 use smoltcp::phy::{self, Checksum, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use std::sync::Arc;
+
+/// How many frames ahead of the one being routed the receive path
+/// prefetches (DPDK's forwarding examples use 3).
+const RX_PREFETCH_AHEAD: usize = 3;
+
+/// How many cache lines of each frame the receive path prefetches: the
+/// Ethernet, IPv4 and TCP headers with options and a small payload (the
+/// checksum check reads all of them; longer payloads stream in on their own).
+const RX_PREFETCH_LINES: usize = 4;
 
 /// Counters of one core's device, by cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -195,7 +211,26 @@ impl DpdkDevice {
     pub fn rx_burst(&mut self) -> usize {
         let n = self.rxq.rx_burst(&mut self.rx, self.burst);
         self.rx_stats.rx_packets += n as u64;
+        // The frames were written by another core or the NIC: start
+        // fetching every header now, and the first frames' bytes (see
+        // `prefetch_rx`), so that routing them waits on fewer misses.
+        for p in self.rx.as_slice() {
+            p.prefetch_header();
+        }
+        for p in self.rx.as_slice().iter().take(RX_PREFETCH_AHEAD) {
+            p.prefetch_lines(RX_PREFETCH_LINES);
+        }
         n
+    }
+
+    /// Hints the CPU to fetch the bytes of the frame `RX_PREFETCH_AHEAD`
+    /// places behind the head of the receive batch: called once per frame
+    /// routed, it keeps that many frames in flight ahead of the router.
+    #[inline]
+    pub(crate) fn prefetch_rx(&self) {
+        if let Some(p) = self.rx.as_slice().get(RX_PREFETCH_AHEAD) {
+            p.prefetch_lines(RX_PREFETCH_LINES);
+        }
     }
 
     /// Puts a frame into the receive batch as if the queue had delivered it
@@ -347,6 +382,9 @@ impl phy::TxToken for TxToken<'_> {
             self.tx.flush();
             packet = alloc(&self.tx.pool);
         }
+        // Start fetching the mbuf the next frame will take while this one
+        // is built.
+        self.tx.pool.prefetch_next();
         match packet {
             Some(mut p) => {
                 let r = f(p.data_mut());

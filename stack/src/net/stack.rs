@@ -391,6 +391,7 @@ impl Inner {
         let now = smol_now();
         let mtu = self.device.mtu();
         while let Some(packet) = self.device.peek_rx() {
+            self.device.prefetch_rx();
             if packet.len() > mtu + 14 || packet.segment_count() > 1 {
                 self.device.drop_rx(|s| s.drop_oversized += 1);
                 continue;
