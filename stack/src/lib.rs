@@ -31,6 +31,7 @@ pub mod net;
 mod os_random;
 mod packet;
 mod port;
+mod prefetch;
 mod run;
 pub mod runtime;
 mod runtime_files;

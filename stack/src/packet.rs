@@ -22,6 +22,7 @@
 //! ```
 
 use crate::error::PacketError;
+use crate::prefetch::{prefetch, LINE};
 use dpdk_sys::rte_mbuf;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -157,16 +158,7 @@ impl Packet {
     /// only: it never faults and changes nothing.
     #[inline(always)]
     pub fn prefetch(&self) {
-        let m = self.m();
-        #[cfg(target_arch = "x86_64")]
-        {
-            let p = (m.buf_addr as *const u8).wrapping_add(m.data_off as usize);
-            // SAFETY: prefetch is a hint that never dereferences or faults,
-            // whatever the address; SSE is part of the x86_64 baseline.
-            unsafe { std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = m;
+        self.prefetch_lines(1);
     }
 
     /// Like [`Packet::prefetch`], for the first `lines` cache lines of the
@@ -175,19 +167,8 @@ impl Packet {
     #[inline(always)]
     pub fn prefetch_lines(&self, lines: usize) {
         let m = self.m();
-        #[cfg(target_arch = "x86_64")]
-        {
-            let p = (m.buf_addr as *const u8).wrapping_add(m.data_off as usize);
-            let end = p.wrapping_add((m.data_len as usize).min(lines * 64));
-            let mut line = p;
-            while line < end {
-                // SAFETY: as in `prefetch`.
-                unsafe { std::arch::x86_64::_mm_prefetch(line as *const i8, std::arch::x86_64::_MM_HINT_T0) };
-                line = line.wrapping_add(64);
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (m, lines);
+        let start = (m.buf_addr as *const u8).wrapping_add(m.data_off as usize);
+        prefetch(start, lines.min((m.data_len as usize).div_ceil(LINE)));
     }
 
     /// Hints the CPU to bring the mbuf's header (its first cache line:
@@ -195,11 +176,7 @@ impl Packet {
     /// reads nothing itself, so it does not wait for the header it fetches.
     #[inline(always)]
     pub fn prefetch_header(&self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `prefetch`: a hint that never dereferences or faults.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(self.mbuf.as_ptr() as *const i8, std::arch::x86_64::_MM_HINT_T0)
-        };
+        prefetch(self.mbuf.as_ptr() as *const u8, 1);
     }
 
     /// The first segment's bytes, writable.

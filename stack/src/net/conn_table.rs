@@ -16,11 +16,20 @@
 
 use super::frame::{FourTuple, TupleMap};
 use super::wakers::WakerList;
+use crate::prefetch::{prefetch, LINE};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+
+/// How many cache lines of a socket [`ConnTable::prefetch_dirty`] fetches.
+const SOCKET_PREFETCH_LINES: usize = 14;
+
+/// Below this many connections their state stays in cache and looking them
+/// up ahead only costs: on the wire, rr at 32 connections lost 5% with
+/// the prefetches, while 4096 and 8192 gained 10% and 1024 3-5%.
+const PREFETCH_MIN_CONNS: usize = 512;
 
 /// Index of a connection in its core's table.
 pub(crate) type ConnId = usize;
@@ -77,6 +86,9 @@ pub(crate) struct Conn {
     pub(crate) window_sent: u16,
     /// The peer's TSval on its last SYN, FIN or RST.
     pub(crate) peer_tsval: Option<u32>,
+    /// Where the socket lives (inside `set`), for cache hints only: never
+    /// read through (see [`ConnTable::prefetch`]).
+    socket_at: usize,
 }
 
 impl Conn {
@@ -100,6 +112,7 @@ impl Conn {
             rcv_nxt: None,
             window_sent: 0,
             peer_tsval: None,
+            socket_at: 0,
         }
     }
 }
@@ -165,7 +178,9 @@ impl ConnTable {
                 socket.set_tsval_generator(Some(super::clock::tsval));
                 let c = &mut self.conns[id];
                 c.set = SocketSet::new(Vec::with_capacity(1));
-                c.handle = Some(c.set.add(socket));
+                let handle = c.set.add(socket);
+                c.socket_at = c.set.get::<tcp::Socket>(handle) as *const tcp::Socket as usize;
+                c.handle = Some(handle);
                 c.buffers = (rx, tx);
                 id
             }
@@ -235,6 +250,36 @@ impl ConnTable {
     #[inline]
     pub(crate) fn lookup(&self, tuple: &FourTuple) -> Option<ConnId> {
         self.by_tuple.get(tuple).copied()
+    }
+
+    /// Hints the CPU to fetch the connection the egress pass visits
+    /// `ahead` connections from now: its entry here and the first lines of
+    /// its socket, where smoltcp's dispatch starts reading. With thousands
+    /// of connections neither is in cache when its turn comes.
+    #[inline]
+    pub(crate) fn prefetch_dirty(&self, ahead: usize) {
+        if !self.worth_prefetching() {
+            return;
+        }
+        if let Some(&id) = self.dirty.get(ahead) {
+            self.prefetch(id);
+        }
+    }
+
+    /// Whether the connections are too many to stay in cache, so that
+    /// fetching them ahead pays for the work of finding them early.
+    #[inline]
+    pub(crate) fn worth_prefetching(&self) -> bool {
+        self.in_use >= PREFETCH_MIN_CONNS
+    }
+
+    /// Hints the CPU to fetch the connection's entry here and the first
+    /// lines of its socket, ahead of a segment for it or its egress turn.
+    #[inline]
+    pub(crate) fn prefetch(&self, id: ConnId) {
+        let c = &self.conns[id];
+        prefetch(c as *const Conn as *const u8, std::mem::size_of::<Conn>().div_ceil(LINE));
+        prefetch(c.socket_at as *const u8, SOCKET_PREFETCH_LINES);
     }
 
     /// Queues the connection for the next egress pass.

@@ -251,6 +251,11 @@ impl DpdkDevice {
         self.rx.as_mut_slice().first_mut()
     }
 
+    /// The received frame `ahead` places behind the head, not yet consumed.
+    pub(crate) fn peek_rx_ahead(&self, ahead: usize) -> Option<&Packet> {
+        self.rx.as_slice().get(ahead)
+    }
+
     /// The next received frame, not yet consumed.
     pub(crate) fn peek_rx(&self) -> Option<&Packet> {
         self.rx.as_slice().first()

@@ -19,7 +19,7 @@ use super::checksum;
 use super::clock::smol_now;
 use super::conn_table::{ConnId, ConnTable, Role};
 use super::device::DpdkDevice;
-use super::frame::{Frame, Ipv4Info, L4};
+use super::frame::{FourTuple, Frame, Ipv4Info, L4};
 use super::listener::Listener;
 use super::neighbors::Neighbors;
 use super::ports::EphemeralPorts;
@@ -47,6 +47,10 @@ const SEGMENTS_PER_PASS: usize = crate::MAX_BURST;
 /// When smoltcp says a connection is due but it emitted nothing (nothing
 /// it could send yet), look again after this long instead of spinning.
 const IDLE_RECHECK_US: i64 = 1000;
+
+/// How many connections ahead of the one it sends for the egress pass
+/// prefetches (see `ConnTable::prefetch_dirty`).
+const EGRESS_PREFETCH_AHEAD: usize = 4;
 
 /// An operation a socket's `Drop` could not do because the stack was in
 /// use (the socket was dropped inside a `read_with`/`write_with` closure);
@@ -386,12 +390,31 @@ impl Inner {
         self.settle(id);
     }
 
+    /// Hints the CPU to fetch the connection of the frame after the head
+    /// (its bytes were prefetched while earlier frames were routed), so
+    /// that its lookup does not wait on memory when its turn comes.
+    #[inline]
+    fn prefetch_next_conn(&self) {
+        if !self.conns.worth_prefetching() {
+            return;
+        }
+        let Some(p) = self.device.peek_rx_ahead(1) else { return };
+        if let Frame::Ipv4 { ip, l4: L4::Tcp(t) } = Frame::classify(p.data()) {
+            let tuple =
+                FourTuple { local_ip: ip.dst, local_port: t.dst_port, remote_ip: ip.src, remote_port: t.src_port };
+            if let Some(id) = self.conns.lookup(&tuple) {
+                self.conns.prefetch(id);
+            }
+        }
+    }
+
     /// Routes every frame in the receive batch (see the module docs).
     pub(crate) fn process_rx(&mut self) {
         let now = smol_now();
         let mtu = self.device.mtu();
         while let Some(packet) = self.device.peek_rx() {
             self.device.prefetch_rx();
+            self.prefetch_next_conn();
             if packet.len() > mtu + 14 || packet.segment_count() > 1 {
                 self.device.drop_rx(|s| s.drop_oversized += 1);
                 continue;
@@ -680,6 +703,7 @@ impl Inner {
             if !self.device.has_room() {
                 break;
             }
+            self.conns.prefetch_dirty(EGRESS_PREFETCH_AHEAD);
             let Some(id) = self.conns.pop_dirty() else { break };
             if self.conns.get(id).role == Role::Free {
                 continue;
