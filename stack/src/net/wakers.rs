@@ -5,29 +5,46 @@
 
 use std::task::Waker;
 
-/// The tasks waiting for one event.
+/// The tasks waiting for one event. The first waits inline: a connection
+/// usually has one reader and one writer, and at thousands of connections
+/// a list on the heap is one more cold cache line per wake-up.
 #[derive(Debug, Default)]
-pub(crate) struct WakerList(Vec<Waker>);
+pub(crate) struct WakerList {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
 
 impl WakerList {
     /// Adds `waker` unless it (or one that wakes the same task) is there.
     pub(crate) fn register(&mut self, waker: &Waker) {
-        if !self.0.iter().any(|w| w.will_wake(waker)) {
-            self.0.push(waker.clone());
+        match &self.first {
+            None => self.first = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => {
+                if !self.rest.iter().any(|w| w.will_wake(waker)) {
+                    self.rest.push(waker.clone());
+                }
+            }
         }
     }
 
-    /// Wakes every waiting task (they check again for themselves).
+    /// Wakes every waiting task (they check again for themselves), in the
+    /// order they registered.
     pub(crate) fn wake_all(&mut self) {
-        for w in self.0.drain(..) {
+        if let Some(w) = self.first.take() {
             w.wake();
+        }
+        if !self.rest.is_empty() {
+            for w in self.rest.drain(..) {
+                w.wake();
+            }
         }
     }
 
     /// True if no task waits.
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.first.is_none() && self.rest.is_empty()
     }
 }
 
@@ -53,6 +70,8 @@ mod tests {
         list.register(&wa);
         list.register(&wa);
         list.register(&wb);
+        list.register(&wb);
+        list.register(&wa);
         list.wake_all();
         assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 1));
         assert!(list.is_empty());
