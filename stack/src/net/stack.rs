@@ -30,6 +30,7 @@ use super::steering::Steering;
 use super::time_wait::TimeWaitTable;
 use super::udp::UdpSockets;
 use crate::config::{parse_cidr, NetConfig};
+use crate::packet::Packet;
 use smoltcp::iface::{Config as IfaceConfig, Interface, PollResult, SocketSet};
 use smoltcp::socket::tcp::State;
 use smoltcp::time::Instant;
@@ -48,7 +49,7 @@ const SEGMENTS_PER_PASS: usize = crate::MAX_BURST;
 /// it could send yet), look again after this long instead of spinning.
 const IDLE_RECHECK_US: i64 = 1000;
 
-/// How many connections ahead of the one it sends for the egress pass
+/// How many connections ahead of the one being polled the egress pass
 /// prefetches (see `ConnTable::prefetch_dirty`).
 const EGRESS_PREFETCH_AHEAD: usize = 4;
 
@@ -98,6 +99,11 @@ pub(crate) struct Inner {
     pub(crate) stats: NetStats,
     pub(crate) ip: Ipv4Addr,
     pub(crate) ip_ident: u16,
+    /// The frame after the head of the receive batch, classified by
+    /// `prefetch_next_conn` (keyed by where its bytes are, which no other
+    /// frame of the batch shares): the router takes it from here instead
+    /// of classifying that frame again.
+    classified_ahead: Cell<Option<(usize, Frame)>>,
 }
 
 /// One core's stack, shared by that core's sockets through `Rc`.
@@ -190,6 +196,7 @@ impl NetCore {
                 stats: NetStats::default(),
                 ip,
                 ip_ident: seed as u16,
+                classified_ahead: Cell::new(None),
             }),
             scratch: RefCell::new(Vec::new()),
             deferred: RefCell::new(Vec::new()),
@@ -392,19 +399,32 @@ impl Inner {
 
     /// Hints the CPU to fetch the connection of the frame after the head
     /// (its bytes were prefetched while earlier frames were routed), so
-    /// that its lookup does not wait on memory when its turn comes.
+    /// that its lookup does not wait on memory when its turn comes. The
+    /// classification it makes for that is kept for the router.
     #[inline]
     fn prefetch_next_conn(&self) {
         if !self.conns.worth_prefetching() {
             return;
         }
         let Some(p) = self.device.peek_rx_ahead(1) else { return };
-        if let Frame::Ipv4 { ip, l4: L4::Tcp(t) } = Frame::classify(p.data()) {
+        let frame = Frame::classify(p.data());
+        if let Frame::Ipv4 { ip, l4: L4::Tcp(t) } = frame {
             let tuple =
                 FourTuple { local_ip: ip.dst, local_port: t.dst_port, remote_ip: ip.src, remote_port: t.src_port };
             if let Some(id) = self.conns.lookup(&tuple) {
                 self.conns.prefetch(id);
             }
+        }
+        self.classified_ahead.set(Some((p.data().as_ptr() as usize, frame)));
+    }
+
+    /// The head frame's classification: the one `prefetch_next_conn` made
+    /// when it was next (`ahead`), or a new one.
+    #[inline]
+    fn classify_head(packet: &Packet, ahead: Option<(usize, Frame)>) -> Frame {
+        match ahead {
+            Some((at, frame)) if at == packet.data().as_ptr() as usize => frame,
+            _ => Frame::classify(packet.data()),
         }
     }
 
@@ -412,14 +432,18 @@ impl Inner {
     pub(crate) fn process_rx(&mut self) {
         let now = smol_now();
         let mtu = self.device.mtu();
+        // A classification kept from an earlier call may name bytes that
+        // have since been freed and reused.
+        self.classified_ahead.set(None);
         while let Some(packet) = self.device.peek_rx() {
+            let ahead = self.classified_ahead.take();
             self.device.prefetch_rx();
             self.prefetch_next_conn();
             if packet.len() > mtu + 14 || packet.segment_count() > 1 {
                 self.device.drop_rx(|s| s.drop_oversized += 1);
                 continue;
             }
-            let frame = Frame::classify(packet.data());
+            let frame = Self::classify_head(packet, ahead);
             if !self.raw_queues.is_empty() {
                 let claimed = frame.ethertype().filter(|t| {
                     self.raw_queues.get(t).is_some_and(|q| q.dst_mac.is_none_or(|m| packet.data()[..6] == m))
