@@ -21,8 +21,12 @@ uint16_t zc_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, 
 struct rte_mbuf *zc_pktmbuf_alloc(struct rte_mempool *mp);
 void zc_pktmbuf_free(struct rte_mbuf *m);
 /* Hints the CPU to fetch the mbuf that this lcore's next rte_pktmbuf_alloc
- * from mp will return (the top of its per-lcore cache), header and first data
- * lines; nothing if that cache is empty or absent. Reads only the cache. */
+ * from mp would return if nothing is freed into or taken from the lcore's
+ * cache in between (the top of its per-lcore cache): header and first data
+ * lines; nothing if that cache is empty or absent. Reads the cache, the
+ * pool's cache size and its pktmbuf private size (mp must be a pktmbuf
+ * pool), writes nothing. Unlike the others, not a wrapper of one DPDK
+ * function. */
 void zc_pktmbuf_prefetch_next(struct rte_mempool *mp);
 void zc_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count);
 char *zc_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);

@@ -168,7 +168,9 @@ fn prefetching_the_next_mbuf_takes_nothing_from_the_pool_and_changes_no_packet()
         // A fresh pool: this lcore's cache is still empty (or absent).
         pool.prefetch_next();
         drop(packet_with(&pool, &[7; 200]));
-        // That mbuf is the top of the cache now: the one the hint fetches.
+        // That mbuf is the top of the cache now (if the pool has one; this
+        // test runs on the main lcore, which has an lcore id): the one the
+        // hint fetches.
         pool.prefetch_next();
         assert_eq!(pool.in_use(), 0, "{name}: the hint took an mbuf");
         let p = pool.alloc().expect("alloc");

@@ -182,15 +182,18 @@ impl Mempool {
     }
 
     /// Hints the CPU to bring into cache the mbuf that the calling lcore's
-    /// next [`Mempool::try_alloc`] will return (its header and first data
-    /// lines), so that allocating and filling it does not wait on memory.
+    /// next [`Mempool::try_alloc`] would return if nothing is freed or
+    /// taken in between (its header and first data lines), so that allocating and filling it does not wait on memory.
     /// Mbufs often come back from another core (the one that received and
     /// freed them), and their lines with them. A hint only: it takes
     /// nothing from the pool and does nothing if this lcore has no cache.
     #[inline]
     pub fn prefetch_next(&self) {
-        // SAFETY: the pool is valid; the call only reads the calling
-        // lcore's cache of it and issues prefetches, which never fault.
+        // SAFETY: the pool is valid and a pktmbuf pool (`Mempool::new` makes
+        // only those); the call reads the calling lcore's cache of it, the
+        // pool's cache size and private size, writes nothing, and issues
+        // prefetches, which never fault. A thread without an lcore id gets
+        // no cache (DPDK returns none), so it does nothing.
         unsafe { dpdk_sys::zc_pktmbuf_prefetch_next(self.ptr.as_ptr()) }
     }
 

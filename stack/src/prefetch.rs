@@ -1,9 +1,12 @@
-//! Cache hints: the one place zcnet issues prefetch instructions.
+//! Cache hints: the one place zcnet's Rust code issues prefetch
+//! instructions (the other is the C shim's `zc_pktmbuf_prefetch_next`,
+//! which has to read the mempool's per-lcore cache to find its address).
 //!
 //! A prefetch never dereferences its address and never faults, whatever
 //! the address (dangling, null, unmapped): the worst a wrong one does is
 //! waste a cache fill. So the callers may pass addresses they could not
-//! safely read, such as a slot's remembered address after it moved.
+//! safely read, such as the remembered address of a socket that has since
+//! been dropped.
 
 /// The size of a cache line on the targets zcnet builds for.
 pub(crate) const LINE: usize = 64;

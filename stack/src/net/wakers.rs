@@ -34,10 +34,8 @@ impl WakerList {
         if let Some(w) = self.first.take() {
             w.wake();
         }
-        if !self.rest.is_empty() {
-            for w in self.rest.drain(..) {
-                w.wake();
-            }
+        for w in self.rest.drain(..) {
+            w.wake();
         }
     }
 
@@ -75,5 +73,29 @@ mod tests {
         list.wake_all();
         assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 1));
         assert!(list.is_empty());
+    }
+
+    struct Order(u8, Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Wake for Order {
+        fn wake(self: Arc<Self>) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+
+    #[test]
+    fn waiters_are_woken_in_the_order_they_registered_also_after_the_list_emptied() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let w: Vec<Waker> = (1..=3).map(|i| Waker::from(Arc::new(Order(i, log.clone())))).collect();
+        let mut list = WakerList::default();
+        for i in [0, 1, 2] {
+            list.register(&w[i]);
+        }
+        list.wake_all();
+        for i in [2, 0] {
+            list.register(&w[i]);
+        }
+        list.wake_all();
+        list.wake_all();
+        assert_eq!(*log.lock().unwrap(), [1, 2, 3, 3, 1]);
     }
 }
