@@ -237,7 +237,10 @@ print(f"connections with wrong bytes {sum(v == 'WRONG' for v in results.values()
 # transfers on this pool crawl even without load, see
 # bulk_transfer_on_a_tight_mempool_completes_promptly.)
 data = os.urandom(16 * 1024)
-print(f"tcp echo after the load {int(tcp_echo(data, limit=5) == data)}")
+try:
+    print(f"tcp echo after the load {int(tcp_echo(data, limit=5) == data)}")
+except OSError as e:
+    print(f"tcp echo after the load 0 ({e!r})")
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.connect((HOST, 7))
 s.settimeout(0.5)
@@ -259,8 +262,8 @@ print(f"udp echo after the load {int(ok)}")
     // many of the loaded connections finished in time depends on the
     // transmit batching bug the next test shows.
     assert_eq!(py_count(&out, "connections with wrong bytes"), 0, "{out}");
-    assert_eq!(py_count(&out, "tcp echo after the load"), 1, "{out}");
-    assert_eq!(py_count(&out, "udp echo after the load"), 1, "{out}");
+    assert_eq!(py_count(&out, "tcp echo after the load"), 1, "{out}\n{stdout}\n{stderr}");
+    assert_eq!(py_count(&out, "udp echo after the load"), 1, "{out}\n{stdout}\n{stderr}");
     let no_mbuf = net_stat_in(&stdout, "device", "drop_no_mbuf").unwrap_or_else(|| panic!("no stats in:\n{stdout}"));
     assert!(no_mbuf > 0, "the pool never ran dry, so the test proved nothing\n{stdout}");
 }
