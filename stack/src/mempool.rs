@@ -183,7 +183,8 @@ impl Mempool {
 
     /// Hints the CPU to bring into cache the mbuf that the calling lcore's
     /// next [`Mempool::try_alloc`] would return if nothing is freed or
-    /// taken in between (its header and first data lines), so that allocating and filling it does not wait on memory.
+    /// taken in between (its header and first data lines), so that
+    /// allocating and filling it does not wait on memory.
     /// Mbufs often come back from another core (the one that received and
     /// freed them), and their lines with them. A hint only: it takes
     /// nothing from the pool and does nothing if this lcore has no cache.

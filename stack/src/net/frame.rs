@@ -22,6 +22,15 @@ pub(crate) struct FourTuple {
     pub(crate) remote_port: u16,
 }
 
+impl FourTuple {
+    /// The flow of a received segment, from this host's side: its
+    /// destination is local, its source remote.
+    #[inline]
+    pub(crate) fn inbound(ip: &Ipv4Info, src_port: u16, dst_port: u16) -> FourTuple {
+        FourTuple { local_ip: ip.dst, local_port: dst_port, remote_ip: ip.src, remote_port: src_port }
+    }
+}
+
 impl std::hash::Hash for FourTuple {
     /// Two words, not six fields (a derived `Hash` feeds each address as a
     /// length-prefixed byte slice): the tables hash a tuple per segment.

@@ -409,9 +409,7 @@ impl Inner {
         let Some(p) = self.device.peek_rx_ahead(1) else { return };
         let frame = Frame::classify(p.data());
         if let Frame::Ipv4 { ip, l4: L4::Tcp(t) } = frame {
-            let tuple =
-                FourTuple { local_ip: ip.dst, local_port: t.dst_port, remote_ip: ip.src, remote_port: t.src_port };
-            if let Some(id) = self.conns.lookup(&tuple) {
+            if let Some(id) = self.conns.lookup(&FourTuple::inbound(&ip, t.src_port, t.dst_port)) {
                 self.conns.prefetch(id);
             }
         }
@@ -528,12 +526,7 @@ impl Inner {
     /// 5961 first), to the TIME-WAIT table, to a new connection for a SYN to
     /// a listener with room, or to smoltcp (which resets it).
     fn tcp_ingress(&mut self, now: Instant, ip: &Ipv4Info, t: &super::frame::TcpInfo) {
-        let tuple = super::frame::FourTuple {
-            local_ip: ip.dst,
-            local_port: t.dst_port,
-            remote_ip: ip.src,
-            remote_port: t.src_port,
-        };
+        let tuple = FourTuple::inbound(ip, t.src_port, t.dst_port);
         let src_mac = self.device.peek_rx().map_or([0; 6], |p| {
             let mut mac = [0; 6];
             mac.copy_from_slice(&p.data()[6..12]);

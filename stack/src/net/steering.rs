@@ -225,7 +225,7 @@ impl super::stack::Inner {
             L4::Udp(u) => (u.src_port, u.dst_port),
             _ => return None,
         };
-        let t = FourTuple { local_ip: ip.dst, local_port: dst_port, remote_ip: ip.src, remote_port: src_port };
+        let t = FourTuple::inbound(ip, src_port, dst_port);
         let owner = self.steering.as_ref()?.owner(&t, packet.rss_hash())?;
         (owner != self.me).then_some(owner)
     }
