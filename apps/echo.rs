@@ -120,6 +120,7 @@ fn main() {
         println!("queue {i}: {c:?}");
     }
     println!("total: {:?}", report.total());
+    println!("port: {:?}", report.port);
     if CLIENT_FAILED.load(Ordering::Relaxed) {
         std::process::exit(1);
     }

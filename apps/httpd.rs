@@ -69,6 +69,7 @@ fn main() {
         println!("queue {i}: {c:?}");
     }
     println!("total: {:?}", report.total());
+    println!("port: {:?}", report.port);
 }
 
 /// A parsed request head, or why there is none.

@@ -109,6 +109,7 @@ fn main() {
     for (i, c) in report.cores.iter().enumerate() {
         println!("queue {i}: {c:?}");
     }
+    println!("port: {:?}", report.port);
 }
 
 /// `--get URL`: one GET with hyper's client on the first core; prints

@@ -48,6 +48,18 @@ void zc_mbuf_refcnt_update(struct rte_mbuf *m, int16_t value) { rte_mbuf_refcnt_
 uint16_t zc_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
 struct rte_mempool *zc_mbuf_pool(const struct rte_mbuf *m) { return m->pool; }
 unsigned zc_mempool_avail_count(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
+/* What the calling lcore can allocate: the shared store and its own cache
+ * (rte_mempool_avail_count also adds every other lcore's cache, which this
+ * one cannot take from, and walks all RTE_MAX_LCORE of them to do it). The
+ * store's count through its ops, as rte_mempool_ops_get_count does (that
+ * one is not exported by DPDK 22.11's shared library). */
+unsigned zc_mempool_avail_here(struct rte_mempool *mp)
+{
+	struct rte_mempool_cache *c = rte_mempool_default_cache(mp, rte_lcore_id());
+	unsigned store = rte_mempool_get_ops(mp->ops_index)->get_count(mp);
+
+	return store + (c != NULL ? c->len : 0);
+}
 const char *zc_mempool_ops_name(const struct rte_mempool *mp) { return rte_mempool_get_ops(mp->ops_index)->name; }
 uint64_t zc_get_tsc_cycles(void) { return rte_get_tsc_cycles(); }
 uint64_t zc_get_tsc_hz(void) { return rte_get_tsc_hz(); }

@@ -36,6 +36,7 @@ int zc_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
 int zc_pktmbuf_chain(struct rte_mbuf *head, struct rte_mbuf *tail);
 uint16_t zc_pktmbuf_tailroom(const struct rte_mbuf *m);
 unsigned zc_mempool_avail_count(const struct rte_mempool *mp);
+unsigned zc_mempool_avail_here(struct rte_mempool *mp);
 const char *zc_mempool_ops_name(const struct rte_mempool *mp);
 
 /* Not called yet; kept for the next steps: handing mbufs between cores and

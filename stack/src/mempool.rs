@@ -130,6 +130,19 @@ impl Mempool {
         unsafe { dpdk_sys::zc_mempool_avail_count(self.ptr.as_ptr()) as usize }
     }
 
+    /// mbufs the calling lcore could allocate right now: the pool's shared
+    /// store and this lcore's own cache. Unlike [`Mempool::available`] it
+    /// leaves out other lcores' caches (this one cannot take from them) and
+    /// is cheap enough for every receive burst. Another lcore allocating
+    /// from the same pool meanwhile can make it stale at once.
+    #[inline]
+    pub fn available_here(&self) -> usize {
+        // SAFETY: the pool is valid for the life of `self`; the call reads
+        // its store's count and the calling lcore's cache (none for a
+        // thread without an lcore id) and writes nothing.
+        unsafe { dpdk_sys::zc_mempool_avail_here(self.ptr.as_ptr()) as usize }
+    }
+
     /// mbufs taken out and not yet returned.
     pub fn in_use(&self) -> usize {
         self.capacity().saturating_sub(self.available())
@@ -232,5 +245,31 @@ impl Drop for Mempool {
         unsafe { dpdk_sys::rte_mempool_free(self.ptr.as_ptr()) };
         let mut live = LIVE_POOLS.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|&p| p != self.ptr.as_ptr() as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{EalConfig, Hugepages};
+    use crate::Eal;
+
+    #[test]
+    fn available_here_counts_the_store_and_this_lcores_cache() {
+        // The only test here that starts EAL (one per process). The main
+        // lcore has a cache of the pool: what it frees stays there.
+        let config = EalConfig { lcores: "0".into(), hugepages: Hugepages::Auto, memory_mb: 256, ..Default::default() };
+        let _eal = Eal::init(&config).expect("EAL init");
+        let pool =
+            Mempool::new("here", &MempoolConfig { mbufs: 511, cache: 32, ..Default::default() }, 0).expect("pool");
+        assert_eq!(pool.available_here(), 511);
+        let mut taken: Vec<Packet> = (0..100).map(|_| pool.alloc().expect("alloc")).collect();
+        assert_eq!(pool.available_here(), 411);
+        // Freed into this lcore's cache, not the store: still counted.
+        taken.truncate(90);
+        assert_eq!(pool.available_here(), 421);
+        assert_eq!(pool.available_here(), pool.available());
+        drop(taken);
+        assert_eq!(pool.available_here(), 511);
     }
 }

@@ -521,7 +521,17 @@ impl Port {
     /// Claims rx queue `queue` for the calling core.
     pub fn rx_queue(self: &Arc<Self>, queue: u16) -> Result<RxQueue> {
         self.claim(queue, "rx", &self.rx_claimed)?;
-        Ok(RxQueue { port: self.clone(), port_id: self.id, queue, _not_send: PhantomData })
+        let refill_from = DRIVERS_LOSING_RX_WITHOUT_MBUFS
+            .contains(&self.driver_name().as_str())
+            .then(|| self.pools[queue as usize].clone());
+        Ok(RxQueue {
+            port: self.clone(),
+            port_id: self.id,
+            queue,
+            refill_from,
+            limited_by_pool: 0,
+            _not_send: PhantomData,
+        })
     }
 
     /// Frees what waits in every receive queue no core has claimed — after
@@ -583,20 +593,53 @@ impl Drop for Port {
     }
 }
 
+/// Drivers whose receive burst loses what is still queued when it cannot
+/// replace an mbuf. DPDK 22.11's net_tap reads a frame into the ring's
+/// mbuf, then allocates that mbuf's replacement; when the allocation fails
+/// it drops the frame and ends the burst, and a burst that returns fewer
+/// frames than asked marks the queue's rx signal as seen, so the rest of
+/// the kernel's queue is not read until another frame arrives and raises a
+/// new one: seconds later, or never if the peer waits for an answer. Their
+/// queues ask for no more frames than the pool can replace
+/// ([`RxQueue::rx_burst`]).
+const DRIVERS_LOSING_RX_WITHOUT_MBUFS: &[&str] = &["net_tap"];
+
 /// A receive queue, owned by one core.
 pub struct RxQueue {
     port: Arc<Port>,
     port_id: u16,
     queue: u16,
+    /// The pool the driver replaces received mbufs from, if it is one of
+    /// [`DRIVERS_LOSING_RX_WITHOUT_MBUFS`].
+    refill_from: Option<Arc<Mempool>>,
+    /// Bursts that asked for fewer frames for want of free mbufs.
+    limited_by_pool: u64,
     _not_send: PhantomData<*const ()>,
 }
 
 impl RxQueue {
     /// Receives up to `max` packets, appending them to `batch` (limited by
     /// its spare room). Returns how many arrived.
+    ///
+    /// On a driver that would lose frames when it cannot replace an mbuf
+    /// (net_tap, see `DRIVERS_LOSING_RX_WITHOUT_MBUFS` in this file's
+    /// source), it asks for no more than the pool has free for this lcore,
+    /// and with none free it receives nothing: the frames wait in the
+    /// driver's queue until packets are freed (back-pressure), and each
+    /// such burst is counted ([`RxQueue::limited_by_pool`]).
     #[inline]
     pub fn rx_burst(&mut self, batch: &mut PacketBatch, max: usize) -> usize {
-        let (ptr, room) = batch.spare_raw(max);
+        let (ptr, mut room) = batch.spare_raw(max);
+        if let Some(pool) = &self.refill_from {
+            let free = pool.available_here();
+            if free < room {
+                self.limited_by_pool += 1;
+                room = free;
+            }
+        }
+        if room == 0 {
+            return 0;
+        }
         // SAFETY: `ptr` has room for `room` mbuf pointers; the driver writes
         // that many at most, each an mbuf it hands over to us, a single
         // segment (no scatter is requested and the MTU fits one mbuf: see
@@ -625,6 +668,13 @@ impl RxQueue {
             total += n;
         }
         total
+    }
+
+    /// Receive bursts that asked for fewer frames than they had room for
+    /// (or none) because the pool had fewer free mbufs: only on drivers
+    /// that would otherwise lose frames (see [`RxQueue::rx_burst`]).
+    pub fn limited_by_pool(&self) -> u64 {
+        self.limited_by_pool
     }
 
     /// The port this queue belongs to.

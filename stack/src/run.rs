@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::mempool::Mempool;
 use crate::net::{DpdkDevice, NetCore, NetStats, Steering};
 use crate::os_random::os_random_u64;
-use crate::port::Port;
+use crate::port::{Port, PortStats};
 use crate::runtime::mailbox::{self, Mailboxes};
 use crate::runtime::Executor;
 use crate::signal::{install_handlers, stop_requested};
@@ -63,6 +63,11 @@ pub struct Core {
 pub struct RunReport {
     /// Each core's counters at its end.
     pub cores: Vec<NetStats>,
+    /// The port's own counters (`rte_eth_stats`) when the cores were done,
+    /// before it closed: what its driver dropped (`rx_missed`, and
+    /// `rx_nombuf` for frames it had no mbuf to replace) is counted there,
+    /// not in the cores' `NetStats`.
+    pub port: PortStats,
     /// True if every mbuf was back in its pool at the end, but for those in
     /// [`RunReport::kept_by_driver`].
     pub pools_full: bool,
@@ -142,6 +147,10 @@ where
         }
     };
     eal.launch(job)?.join().map_err(|e| Error::Worker(e.to_string()))?;
+    let port_stats = port.stats().unwrap_or_else(|e| {
+        log::warn!("port counters at exit: {e}");
+        PortStats::default()
+    });
     // Every core is done: what is still in the steering queues goes back.
     let steered_left_at_exit = steering.map_or(0, |s| s.drain());
     // Frames still in the port's receive rings (an in-memory wire or a
@@ -162,7 +171,7 @@ where
     drop(pools);
     drop(eal);
     let cores = report.lock().map(|r| r.clone()).unwrap_or_default();
-    Ok(RunReport { cores, pools_full, kept_by_driver, steered_left_at_exit })
+    Ok(RunReport { cores, port: port_stats, pools_full, kept_by_driver, steered_left_at_exit })
 }
 
 /// After the port is closed: counts as kept by its `driver` the mbufs still

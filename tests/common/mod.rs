@@ -758,6 +758,16 @@ pub fn net_stat_in(stdout: &str, section: &str, field: &str) -> Option<u64> {
     total
 }
 
+/// The value of `field: N` in the `port: PortStats { ... }` line an app
+/// prints at exit (the port's own counters, `rte_eth_stats`).
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn port_stat(stdout: &str, field: &str) -> Option<u64> {
+    let key = format!(" {field}: ");
+    let line = stdout.lines().find(|l| l.starts_with("port: PortStats"))?;
+    let at = line.find(&key)? + key.len();
+    line[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+}
+
 /// Writes config/tap.toml with `settings` added to `dir/zcnet.toml` and
 /// returns its path. Each setting is (table, line): the line goes under the
 /// table's header if config/tap.toml has it (`"runtime"`, `"[ports]"` for

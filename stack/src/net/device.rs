@@ -52,6 +52,11 @@ pub struct DeviceStats {
     /// Received frames whose Ethernet, IPv4, TCP or UDP headers are
     /// truncated or lie about their lengths.
     pub drop_malformed: u64,
+    /// Receive bursts that asked the driver for fewer frames (or none)
+    /// because the pool had fewer free mbufs than the burst: the frames
+    /// waited in the driver's queue. Only on drivers that lose frames when
+    /// they cannot replace an mbuf (net_tap; see [`crate::RxQueue::rx_burst`]).
+    pub rx_limited_no_mbuf: u64,
 }
 
 /// The device of one core: its rx and tx queue of one port, and its pool.
@@ -340,6 +345,7 @@ impl DpdkDevice {
             drop_bad_checksum: r.drop_bad_checksum,
             drop_oversized: r.drop_oversized,
             drop_malformed: r.drop_malformed,
+            rx_limited_no_mbuf: self.rxq.limited_by_pool(),
         }
     }
 

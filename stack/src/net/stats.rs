@@ -121,7 +121,8 @@ macro_rules! add_fields {
     };
 }
 
-add_fields!(DeviceStats: rx_packets, tx_packets, drop_no_mbuf, drop_tx_full, drop_bad_checksum, drop_oversized, drop_malformed);
+add_fields!(DeviceStats: rx_packets, tx_packets, drop_no_mbuf, drop_tx_full, drop_bad_checksum, drop_oversized, drop_malformed,
+    rx_limited_no_mbuf);
 add_fields!(DatagramStats: delivered, malformed, bad_checksum, fragments, ip_options, queue_full, sent, tx_dropped);
 add_fields!(TcpStats: rst_accepted, rst_challenged, rst_out_of_window, syn_challenged, challenge_acks,
     challenge_acks_limited, time_wait, time_wait_evicted, time_wait_acks, time_wait_reused, time_wait_rst_ignored);

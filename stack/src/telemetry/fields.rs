@@ -6,7 +6,7 @@ use crate::net::{NetStats, SocketStates};
 use std::ffi::CStr;
 
 /// How many counters one core publishes.
-pub(crate) const FIELDS: usize = 45;
+pub(crate) const FIELDS: usize = 46;
 
 /// The counters' names, in publication order. Nested structs are
 /// flattened with a prefix (`tcp_`, `datagram_`, `steering_`); the device's
@@ -19,6 +19,7 @@ pub(crate) const NAMES: [&CStr; FIELDS] = [
     c"drop_bad_checksum",
     c"drop_oversized",
     c"drop_malformed",
+    c"rx_limited_no_mbuf",
     c"tcp_sockets",
     c"mbufs_in_use",
     c"dropped_before_accept",
@@ -70,6 +71,7 @@ pub(crate) fn fields(s: &NetStats, sockets: &SocketStates) -> [u64; FIELDS] {
         d.drop_bad_checksum,
         d.drop_oversized,
         d.drop_malformed,
+        d.rx_limited_no_mbuf,
         s.tcp_sockets as u64,
         s.mbufs_in_use as u64,
         s.dropped_before_accept,
