@@ -62,8 +62,9 @@ pub(crate) struct Conn {
     pub(crate) tuple: Option<FourTuple>,
     /// Receive and transmit ring sizes of the socket.
     buffers: (usize, usize),
-    /// The state seen when the table last looked (see `NetCore::settle`).
-    pub(crate) seen: State,
+    /// The state seen when the table last looked (see `NetCore::settle`);
+    /// changed only through [`ConnTable::set_seen`], which keeps the counts.
+    seen: State,
     /// In the dirty queue.
     queued: bool,
     /// In the list of connections that may wait for a neighbor's MAC.
@@ -95,6 +96,11 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// The state the table last saw the connection in.
+    pub(crate) fn seen(&self) -> State {
+        self.seen
+    }
+
     fn empty() -> Conn {
         Conn {
             set: SocketSet::new(Vec::new()),
@@ -136,6 +142,50 @@ pub(crate) struct ConnTable {
     /// to send: they may wait for ARP (see `NetCore`).
     arp_waiters: Vec<ConnId>,
     in_use: usize,
+    /// The connections in use by their `seen` state.
+    states: StateCounts,
+}
+
+/// Connections in use by the state the table last saw each in: kept as
+/// [`ConnTable::set_seen`] records changes, so that reading them (telemetry,
+/// every 100 ms) walks nothing.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StateCounts {
+    /// SYN-SENT or SYN-RECEIVED.
+    pub(crate) handshaking: u64,
+    /// ESTABLISHED.
+    pub(crate) established: u64,
+    /// FIN-WAIT-1/2, CLOSE-WAIT, CLOSING, LAST-ACK, and TIME-WAIT until the
+    /// table reclaims the socket.
+    pub(crate) closing: u64,
+}
+
+impl StateCounts {
+    /// The counter of `state`; none for LISTEN (a passive open before its
+    /// SYN) and CLOSED.
+    fn slot(&mut self, state: State) -> Option<&mut u64> {
+        match state {
+            State::SynSent | State::SynReceived => Some(&mut self.handshaking),
+            State::Established => Some(&mut self.established),
+            State::Listen | State::Closed => None,
+            State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => Some(&mut self.closing),
+        }
+    }
+
+    fn moved(&mut self, from: State, to: State) {
+        if let Some(n) = self.slot(from) {
+            debug_assert!(*n > 0, "no connection counted in {from}");
+            *n = n.saturating_sub(1);
+        }
+        if let Some(n) = self.slot(to) {
+            *n += 1;
+        }
+    }
 }
 
 impl ConnTable {
@@ -149,6 +199,7 @@ impl ConnTable {
             timers: BinaryHeap::new(),
             arp_waiters: Vec::new(),
             in_use: 0,
+            states: StateCounts::default(),
         }
     }
 
@@ -190,7 +241,8 @@ impl ConnTable {
         };
         let c = &mut self.conns[id];
         c.role = Role::Open;
-        c.seen = State::Closed;
+        // A free slot was left CLOSED by `release` (or never used): counted nowhere.
+        debug_assert_eq!(c.seen, State::Closed);
         c.ephemeral = false;
         c.fin_seen = false;
         c.snd_nxt = None;
@@ -205,13 +257,6 @@ impl ConnTable {
     pub(crate) fn socket(&self, id: ConnId) -> &tcp::Socket<'static> {
         let c = &self.conns[id];
         c.set.get::<tcp::Socket>(c.handle.expect("a connection in use has a socket"))
-    }
-
-    /// The TCP state of the connection's socket, if it has one now (a
-    /// connection in use may be between sockets).
-    pub(crate) fn state(&self, id: ConnId) -> Option<smoltcp::socket::tcp::State> {
-        let c = &self.conns[id];
-        c.handle.map(|h| c.set.get::<tcp::Socket>(h).state())
     }
 
     /// The connection's socket, to change.
@@ -392,6 +437,8 @@ impl ConnTable {
             }
         }
         c.role = Role::Free;
+        self.states.moved(c.seen, State::Closed);
+        c.seen = State::Closed;
         c.deadline = None;
         c.ephemeral = false;
         c.readers.wake_all();
@@ -416,6 +463,33 @@ impl ConnTable {
         self.in_use
     }
 
+    /// Records that connection `id` was seen in `state`; returns the state
+    /// seen before.
+    pub(crate) fn set_seen(&mut self, id: ConnId, state: State) -> State {
+        let before = std::mem::replace(&mut self.conns[id].seen, state);
+        self.states.moved(before, state);
+        before
+    }
+
+    /// The connections in use by the state each was last seen in (O(1);
+    /// debug builds check it against a walk of the table).
+    pub(crate) fn state_counts(&self) -> StateCounts {
+        debug_assert_eq!(self.states, self.walked_state_counts(), "state counts out of step with the table");
+        self.states
+    }
+
+    /// What [`ConnTable::state_counts`] must equal: a walk over every
+    /// connection in use.
+    fn walked_state_counts(&self) -> StateCounts {
+        let mut c = StateCounts::default();
+        for id in self.ids_in_use() {
+            if let Some(n) = c.slot(self.conns[id].seen) {
+                *n += 1;
+            }
+        }
+        c
+    }
+
     /// Every connection in use, for shutdown and telemetry (O(n), no
     /// allocation: not for the data path).
     pub(crate) fn ids_in_use(&self) -> impl Iterator<Item = ConnId> + '_ {
@@ -438,6 +512,7 @@ impl ConnTable {
         self.timers.clear();
         self.arp_waiters.clear();
         self.in_use = 0;
+        self.states = StateCounts::default();
     }
 }
 
@@ -504,6 +579,34 @@ mod tests {
         t.set_deadline(a, Some(at(150)));
         assert_eq!(t.pop_due(at(160)), Some(a));
         assert_eq!(t.pop_due(at(300)), None, "fired once");
+    }
+
+    #[test]
+    fn state_counts_follow_every_change_and_release() {
+        let mut t = ConnTable::new();
+        let (a, b, c) = (t.alloc(1024, 1024), t.alloc(1024, 1024), t.alloc(1024, 1024));
+        assert_eq!(t.state_counts(), StateCounts::default());
+        t.set_seen(a, State::Listen);
+        t.set_seen(b, State::SynSent);
+        t.set_seen(c, State::SynSent);
+        assert_eq!(t.state_counts(), StateCounts { handshaking: 2, established: 0, closing: 0 });
+        assert_eq!(t.set_seen(a, State::SynReceived), State::Listen);
+        t.set_seen(b, State::Established);
+        t.set_seen(c, State::Established);
+        t.set_seen(c, State::FinWait1);
+        t.set_seen(c, State::TimeWait);
+        assert_eq!(t.state_counts(), StateCounts { handshaking: 1, established: 1, closing: 1 });
+        assert_eq!(t.state_counts(), t.walked_state_counts());
+        // Released in any state, a connection leaves its count; its slot,
+        // reused, starts counted nowhere.
+        t.release(c);
+        t.release(b);
+        assert_eq!(t.state_counts(), StateCounts { handshaking: 1, established: 0, closing: 0 });
+        let d = t.alloc(1024, 1024);
+        assert_eq!(t.state_counts(), t.walked_state_counts());
+        t.set_seen(d, State::Established);
+        assert_eq!(t.state_counts(), StateCounts { handshaking: 1, established: 1, closing: 0 });
+        assert_eq!(t.state_counts(), t.walked_state_counts());
     }
 
     #[test]

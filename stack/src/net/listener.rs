@@ -82,9 +82,8 @@ impl Inner {
             self.conns.release(id);
             return None;
         }
-        let c = self.conns.get_mut(id);
-        c.role = Role::Pending(tuple.local_port);
-        c.seen = State::Listen;
+        self.conns.get_mut(id).role = Role::Pending(tuple.local_port);
+        self.conns.set_seen(id, State::Listen);
         self.conns.insert_tuple(id, tuple);
         if let Some(l) = self.listeners.get_mut(&tuple.local_port) {
             l.half_open.push(id);

@@ -318,21 +318,18 @@ impl NetCore {
         Ok(s)
     }
 
-    /// This core's connections by state (O(connections): for telemetry,
-    /// not for every packet).
+    /// This core's connections by state, as the connection table last saw
+    /// each (after every turn that touched it): kept as states change, so
+    /// O(1) however many connections there are.
     pub(crate) fn socket_states(&self) -> io::Result<SocketStates> {
         let inner = self.inner.try_borrow().map_err(|_| busy())?;
-        let mut s = SocketStates { listening_ports: inner.listeners.len() as u64, ..Default::default() };
-        // Never `socket(id)`: it panics on a connection without a socket.
-        for id in inner.conns.ids_in_use() {
-            match inner.conns.state(id) {
-                Some(State::SynSent | State::SynReceived) => s.handshaking += 1,
-                Some(State::Established) => s.established += 1,
-                Some(State::Listen | State::Closed) | None => {}
-                Some(_) => s.closing += 1,
-            }
-        }
-        Ok(s)
+        let c = inner.conns.state_counts();
+        Ok(SocketStates {
+            listening_ports: inner.listeners.len() as u64,
+            handshaking: c.handshaking,
+            established: c.established,
+            closing: c.closing,
+        })
     }
 
     /// Starts a graceful close of every connection and stops listening (shutdown).
@@ -630,12 +627,12 @@ impl Inner {
         let writable = s.can_send() || !s.may_send() || s.send_queue() == 0;
         // Aborted: CLOSED with its endpoints kept until the RST has gone out.
         let rst_pending = state == State::Closed && s.remote_endpoint().is_some();
+        let before = self.conns.set_seen(id, state);
+        let changed = before != state;
         let c = self.conns.get_mut(id);
         if matches!(state, State::CloseWait | State::LastAck | State::Closing | State::TimeWait) {
             c.fin_seen = true;
         }
-        let before = std::mem::replace(&mut c.seen, state);
-        let changed = before != state;
         if readable || changed {
             c.readers.wake_all();
         }
@@ -765,7 +762,7 @@ impl Inner {
             // application does, and both settle there) except the state (a
             // timeout aborting, TIME-WAIT ending) and an aborted socket's
             // RST going out (CLOSED either way).
-            if state != self.conns.get(id).seen || state == State::Closed {
+            if state != self.conns.get(id).seen() || state == State::Closed {
                 self.settle(id);
                 if self.conns.get(id).role == Role::Free {
                     continue;

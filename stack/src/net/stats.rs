@@ -90,8 +90,8 @@ pub struct TcpStats {
     pub time_wait_rst_ignored: u64,
 }
 
-/// The TCP connections of one core by state, counted when telemetry
-/// publishes (an O(connections) walk, every 100 ms, on the core itself).
+/// The TCP connections of one core by state, for telemetry: as the
+/// connection table last saw each one, kept as states change (no walk).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct SocketStates {
     /// Ports listened on.

@@ -636,9 +636,8 @@ impl TcpStream {
             }
             inner.active_ports.insert(port);
             inner.conns.insert_tuple(id, tuple(port));
-            let c = inner.conns.get_mut(id);
-            c.ephemeral = true;
-            c.seen = State::SynSent;
+            inner.conns.get_mut(id).ephemeral = true;
+            inner.conns.set_seen(id, State::SynSent);
             inner.conns.mark_dirty(id);
             (id, SocketAddr::from((inner.ip, port)))
         };
