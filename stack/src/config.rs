@@ -102,7 +102,8 @@ pub struct PortConfig {
     pub mtu: u16,
     /// Accept frames for any destination MAC.
     pub promiscuous: bool,
-    /// Override the port's MAC address (`"02:00:00:00:00:01"`).
+    /// Override the port's MAC address (`"02:00:00:00:00:01"`). A wire keeps
+    /// this one itself (net_ring takes none); without it, `02:7a:63:00:00:<port id>`.
     pub mac: Option<String>,
     /// Use checksum offloads where the device offers them.
     pub checksum_offload: bool,

@@ -310,8 +310,17 @@ impl Port {
                 ),
             });
         }
-        if let Some(mac) = &config.mac {
-            let mac = parse_mac(mac).map_err(|what| Error::PortCapability { port: name.clone(), what })?;
+        let configured_mac = match &config.mac {
+            Some(mac) => Some(parse_mac(mac).map_err(|what| Error::PortCapability { port: name.clone(), what })?),
+            None => None,
+        };
+        // net_ring keeps no address of its own (it reports 00:00:00:00:00:00,
+        // which is no host's address: the datagram path would never learn a
+        // neighbor from it and every `send_packet` would fall back to
+        // smoltcp's copy) and cannot be given one; the wire's frames only
+        // need the stack to agree with itself, so zcnet names the address.
+        let wire_mac = config.wire.then(|| configured_mac.unwrap_or(crate::wire::default_mac(id)));
+        if let (Some(mac), None) = (configured_mac, wire_mac) {
             let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
             // SAFETY: valid port id and address.
             check("rte_eth_dev_default_mac_addr_set", unsafe {
@@ -333,7 +342,7 @@ impl Port {
         Ok(Arc::new(Port {
             id,
             name,
-            mac: addr.addr_bytes,
+            mac: wire_mac.unwrap_or(addr.addr_bytes),
             mtu,
             queues,
             offloads,

@@ -40,6 +40,15 @@ const RETA_SIZE: usize = 128;
 /// The most transmit rings the net_ring PMD takes (RTE_PMD_RING_MAX_TX_RINGS).
 const MAX_TX_RINGS: usize = 16;
 
+/// The MAC address of wire port `port_id` when the configuration names
+/// none: locally administered and unicast (`02:…`), the port id in the last
+/// byte. net_ring itself has no address (it reports all zeros) and takes
+/// none, so the stack keeps this one for it.
+pub(crate) fn default_mac(port_id: u16) -> [u8; 6] {
+    let [hi, lo] = port_id.to_be_bytes();
+    [0x02, 0x7a, 0x63, hi, 0x00, lo]
+}
+
 /// The rte_rings of an in-memory wire and how its queues are cabled.
 #[derive(Default)]
 pub(crate) struct Rings {
