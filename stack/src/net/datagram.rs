@@ -47,6 +47,10 @@ pub struct DatagramStats {
     pub ip_options: u64,
     /// Dropped: the socket's queue was full.
     pub queue_full: u64,
+    /// Dropped: the core's socket queues together held their share of the
+    /// pool and this socket its fair part of it
+    /// ([`NetStats::queued_mbufs_share`](super::NetStats::queued_mbufs_share)).
+    pub core_share_full: u64,
     /// Datagrams sent from `Packet`s (no copy).
     pub sent: u64,
     /// Datagrams the application sent that were dropped because the

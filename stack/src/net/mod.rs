@@ -26,6 +26,7 @@ mod fill_buf;
 mod frame;
 #[cfg(feature = "futures-io")]
 mod futures_io;
+mod held_mbufs;
 #[cfg(feature = "hyper")]
 mod hyper_io;
 mod listener;

@@ -4,35 +4,36 @@
 //! smoltcp. Frames the application builds are sent as they are.
 
 use super::err;
+use super::held_mbufs::MbufQueue;
 use super::stack::{current, Deferred, NetCore};
 use super::wakers::WakerList;
 use crate::packet::Packet;
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::rc::Rc;
 use std::task::Poll;
 
-/// Frames queued per raw socket before new ones are dropped (counted).
+/// Frames queued per raw socket before new ones are dropped (counted); all
+/// of a core's socket queues together hold at most its share of the pool
+/// (`held_mbufs`).
 const RAW_QUEUE: usize = 512;
 
 /// The frames waiting for one raw socket.
 pub(crate) struct RawQueue {
     pub(crate) dst_mac: Option<[u8; 6]>,
-    pub(crate) frames: VecDeque<Packet>,
+    pub(crate) frames: MbufQueue<Packet>,
     pub(crate) receivers: WakerList,
     pub(crate) dropped: u64,
 }
 
 impl RawQueue {
-    /// Queues a claimed frame, or drops it when the queue is full.
+    /// Queues a claimed frame, or drops it when the socket's queue is full
+    /// or the core's queues hold their share of the pool.
     pub(crate) fn push(&mut self, frame: Packet) {
-        if self.frames.len() >= RAW_QUEUE {
-            self.dropped += 1;
-            return;
+        match self.frames.push(frame) {
+            Ok(()) => self.receivers.wake_all(),
+            Err(_) => self.dropped += 1,
         }
-        self.frames.push_back(frame);
-        self.receivers.wake_all();
     }
 }
 
@@ -79,7 +80,7 @@ impl RawSocket {
             }
             let q = RawQueue {
                 dst_mac,
-                frames: VecDeque::with_capacity(RAW_QUEUE),
+                frames: MbufQueue::new(RAW_QUEUE, inner.held.clone()),
                 receivers: WakerList::default(),
                 dropped: 0,
             };
@@ -100,7 +101,7 @@ impl RawSocket {
             let Some(q) = inner.raw_queues.get_mut(&self.ethertype) else {
                 return Poll::Ready(Err(err(io::ErrorKind::NotConnected, "raw socket closed")));
             };
-            match q.frames.pop_front() {
+            match q.frames.pop() {
                 Some(p) => Poll::Ready(Ok(p)),
                 None => {
                     q.receivers.register(cx.waker());
@@ -130,7 +131,8 @@ impl RawSocket {
             .map_err(|_| err(io::ErrorKind::OutOfMemory, "transmit queue full; the frame was dropped (counted)"))
     }
 
-    /// Frames dropped because this socket's queue was full.
+    /// Frames dropped because this socket's queue was full, or because the
+    /// core's socket queues held their share of the pool.
     pub fn dropped(&self) -> io::Result<u64> {
         let inner = self.net.lock()?;
         Ok(inner.raw_queues.get(&self.ethertype).map_or(0, |q| q.dropped))

@@ -20,6 +20,7 @@ use super::clock::smol_now;
 use super::conn_table::{ConnId, ConnTable, Role};
 use super::device::DpdkDevice;
 use super::frame::{FourTuple, Frame, Ipv4Info, L4};
+use super::held_mbufs::HeldMbufs;
 use super::listener::Listener;
 use super::neighbors::Neighbors;
 use super::ports::EphemeralPorts;
@@ -77,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) listeners: HashMap<u16, Listener>,
     pub(crate) udp: UdpSockets,
     pub(crate) raw_queues: HashMap<u16, RawQueue>,
+    /// The share of the pool the UDP and raw sockets' queues may hold.
+    pub(crate) held: Rc<HeldMbufs>,
     pub(crate) neighbors: Neighbors,
     pub(crate) ports: EphemeralPorts,
     /// 4-tuples in TIME-WAIT (no sockets).
@@ -174,6 +177,10 @@ impl NetCore {
             }
             None => None,
         };
+        // A quarter of what the pool has free once the port's receive ring
+        // is filled (the queues hold at most twice that): sockets nobody
+        // reads can never starve the core's own work.
+        let held = HeldMbufs::new(device.pool().available() / 4);
         Ok(Rc::new(NetCore {
             inner: RefCell::new(Inner {
                 iface,
@@ -182,6 +189,7 @@ impl NetCore {
                 listeners: HashMap::new(),
                 udp: UdpSockets::new(),
                 raw_queues: HashMap::new(),
+                held,
                 neighbors: Neighbors::new(ip, prefix, gateway),
                 ports: EphemeralPorts::new(seed),
                 time_wait: TimeWaitTable::new(config.tcp.time_wait_secs, config.tcp.time_wait_max),
@@ -313,6 +321,8 @@ impl NetCore {
         s.copied_from_app = self.copied_from_app.get();
         s.tcp_sockets = inner.conns.in_use();
         s.mbufs_in_use = inner.device.pool().in_use();
+        s.queued_mbufs = inner.held.held();
+        s.queued_mbufs_share = inner.held.share();
         s.tcp.time_wait = inner.time_wait.len();
         s.tcp.time_wait_evicted = inner.time_wait.evicted;
         Ok(s)

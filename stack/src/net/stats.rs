@@ -16,6 +16,16 @@ pub struct NetStats {
     /// mbufs of the core's pool in use when the counters were read (held by
     /// sockets, queues, the device or the application).
     pub mbufs_in_use: usize,
+    /// Received mbufs queued for UDP and raw sockets that have not taken
+    /// them yet; at most twice [`NetStats::queued_mbufs_share`].
+    pub queued_mbufs: usize,
+    /// The share of the pool this core's UDP and raw socket queues hold
+    /// freely, `S`: a quarter of the pool's free mbufs when the core
+    /// started. Past `S`, only a socket holding fewer than `S` over the
+    /// number of such sockets may queue more, and at `2 S` none may (half
+    /// the free pool: the rest stays for receiving, TCP and sending); what
+    /// is refused is dropped and counted in `datagrams.core_share_full`.
+    pub queued_mbufs_share: usize,
     /// Connections reset or closed before `accept()` took them; their
     /// places in the backlog were freed.
     pub dropped_before_accept: u64,
@@ -123,11 +133,12 @@ macro_rules! add_fields {
 
 add_fields!(DeviceStats: rx_packets, tx_packets, drop_no_mbuf, drop_tx_full, drop_bad_checksum, drop_oversized, drop_malformed,
     rx_limited_no_mbuf);
-add_fields!(DatagramStats: delivered, malformed, bad_checksum, fragments, ip_options, queue_full, sent, tx_dropped);
+add_fields!(DatagramStats: delivered, malformed, bad_checksum, fragments, ip_options, queue_full, core_share_full, sent,
+    tx_dropped);
 add_fields!(TcpStats: rst_accepted, rst_challenged, rst_out_of_window, syn_challenged, challenge_acks,
     challenge_acks_limited, time_wait, time_wait_evicted, time_wait_acks, time_wait_reused, time_wait_rst_ignored);
 add_fields!(SteeringStats: steered_out, steered_in, steer_drops, arp_copies, syn_owner_not_listening);
-add_fields!(NetStats: device, tcp_sockets, mbufs_in_use, dropped_before_accept, accepted, syn_backlog_full,
+add_fields!(NetStats: device, tcp_sockets, mbufs_in_use, queued_mbufs, queued_mbufs_share, dropped_before_accept, accepted, syn_backlog_full,
     datagrams, read_wraps, write_wraps, copied_to_app, copied_from_app, reclaimed, tcp, steering);
 
 impl NetStats {

@@ -14,6 +14,7 @@ use super::buf::{BufResult, IoBuf, IoBufMut};
 use super::datagram::{write_headers, Datagram, Headers, HEADERS_LEN};
 use super::device::DpdkDevice;
 use super::frame::{Ipv4Info, UdpInfo};
+use super::held_mbufs::{MbufQueue, QueueRefused};
 use super::stack::{current, Deferred, Inner, NetCore};
 use super::wakers::WakerList;
 use super::{err, to_endpoint};
@@ -21,14 +22,16 @@ use crate::packet::Packet;
 use smoltcp::iface::{Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::udp;
 use smoltcp::time::Instant;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-/// Datagrams queued per UDP socket before new ones are dropped (counted).
+/// Datagrams queued per UDP socket before new ones are dropped (counted);
+/// all of a core's socket queues together hold at most its share of the
+/// pool (`held_mbufs`).
 pub(crate) const UDP_QUEUE: usize = 512;
 /// Datagrams queued for sending through smoltcp.
 const TX_DATAGRAMS: usize = 256;
@@ -37,7 +40,7 @@ const TX_BYTES: usize = 256 * 1024;
 
 /// Datagrams received for one bound port, waiting for `recv`.
 struct UdpQueue {
-    datagrams: VecDeque<Datagram>,
+    datagrams: MbufQueue<Datagram>,
     handle: SocketHandle,
     /// Tasks waiting to receive.
     receivers: WakerList,
@@ -128,14 +131,16 @@ impl Inner {
             }
         };
         let Some(q) = self.udp.queues.get_mut(&udp.dst_port) else { return };
-        if q.datagrams.len() >= UDP_QUEUE {
-            stats.queue_full += 1;
-            return;
+        let source_mac = dgram.source_mac();
+        match q.datagrams.push(dgram) {
+            Ok(()) => {
+                self.neighbors.learn_from_datagram(ip.src, source_mac);
+                stats.delivered += 1;
+                q.receivers.wake_all();
+            }
+            Err((_dropped, QueueRefused::SocketFull)) => stats.queue_full += 1,
+            Err((_dropped, QueueRefused::CoreShareFull)) => stats.core_share_full += 1,
         }
-        self.neighbors.learn_from_datagram(ip.src, dgram.source_mac());
-        stats.delivered += 1;
-        q.datagrams.push_back(dgram);
-        q.receivers.wake_all();
     }
 
     /// Queues a datagram the application built for the next tx burst.
@@ -182,6 +187,16 @@ impl Inner {
 ///
 /// Any number of tasks may receive on one socket; each datagram goes to one
 /// of them.
+///
+/// Received datagrams wait in the mbufs they arrived in, up to 512 per
+/// socket. So that sockets nobody reads cannot hold the pool the rest of
+/// the core receives and sends with, all of a core's UDP and raw sockets
+/// together hold at most half of what the pool had free at start, and past
+/// a quarter each only its fair part of that quarter
+/// ([`NetStats::queued_mbufs_share`](super::NetStats::queued_mbufs_share));
+/// datagrams beyond either bound are dropped and counted
+/// (`DatagramStats::queue_full`, `DatagramStats::core_share_full`), as a
+/// kernel drops what overflows a socket's receive buffer.
 ///
 /// Sockets belong to their core:
 /// ```compile_fail
@@ -231,7 +246,7 @@ impl UdpSocket {
             s.bind(port).map_err(|e| err(io::ErrorKind::InvalidInput, &format!("bind: {e}")))?;
             let handle = inner.udp.set.add(s);
             let q = UdpQueue {
-                datagrams: VecDeque::with_capacity(UDP_QUEUE),
+                datagrams: MbufQueue::new(UDP_QUEUE, inner.held.clone()),
                 handle,
                 receivers: WakerList::default(),
                 senders: WakerList::default(),
@@ -255,7 +270,7 @@ impl UdpSocket {
         let Some(q) = inner.udp.queues.get_mut(&self.port) else {
             return Poll::Ready(Err(err(io::ErrorKind::NotConnected, "socket closed")));
         };
-        match q.datagrams.pop_front() {
+        match q.datagrams.pop() {
             Some(d) => Poll::Ready(Ok(d)),
             None => {
                 q.receivers.register(cx.waker());

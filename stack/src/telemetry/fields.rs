@@ -6,7 +6,7 @@ use crate::net::{NetStats, SocketStates};
 use std::ffi::CStr;
 
 /// How many counters one core publishes.
-pub(crate) const FIELDS: usize = 46;
+pub(crate) const FIELDS: usize = 49;
 
 /// The counters' names, in publication order. Nested structs are
 /// flattened with a prefix (`tcp_`, `datagram_`, `steering_`); the device's
@@ -22,6 +22,8 @@ pub(crate) const NAMES: [&CStr; FIELDS] = [
     c"rx_limited_no_mbuf",
     c"tcp_sockets",
     c"mbufs_in_use",
+    c"queued_mbufs",
+    c"queued_mbufs_share",
     c"dropped_before_accept",
     c"accepted",
     c"syn_backlog_full",
@@ -31,6 +33,7 @@ pub(crate) const NAMES: [&CStr; FIELDS] = [
     c"datagram_fragments",
     c"datagram_ip_options",
     c"datagram_queue_full",
+    c"datagram_core_share_full",
     c"datagram_sent",
     c"datagram_tx_dropped",
     c"read_wraps",
@@ -74,6 +77,8 @@ pub(crate) fn fields(s: &NetStats, sockets: &SocketStates) -> [u64; FIELDS] {
         d.rx_limited_no_mbuf,
         s.tcp_sockets as u64,
         s.mbufs_in_use as u64,
+        s.queued_mbufs as u64,
+        s.queued_mbufs_share as u64,
         s.dropped_before_accept,
         s.accepted,
         s.syn_backlog_full,
@@ -83,6 +88,7 @@ pub(crate) fn fields(s: &NetStats, sockets: &SocketStates) -> [u64; FIELDS] {
         g.fragments,
         g.ip_options,
         g.queue_full,
+        g.core_share_full,
         g.sent,
         g.tx_dropped,
         s.read_wraps,
