@@ -177,13 +177,22 @@ mod tests {
 
     #[test]
     fn a_reader_never_sees_a_torn_snapshot() {
-        // The writer keeps every field equal to one counter; a torn read
-        // would mix two of its values.
+        // The writer keeps every field equal to one counter and publishes
+        // back to back (a core publishes every 100 ms; this is the worst
+        // case) until the reader has checked enough snapshots; a torn read
+        // would mix two of its values. The writer stops on the reader's
+        // count, not its own, so a reader that starts late or is descheduled
+        // still reads while it writes.
+        const READS: u64 = 20_000;
         let board = Arc::new(Board::new(1));
+        let reads = Arc::new(AtomicU64::new(0));
         let writer = {
-            let board = board.clone();
+            let (board, reads) = (board.clone(), reads.clone());
             std::thread::spawn(move || {
-                for n in 1..=200_000u64 {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let mut n = 0u64;
+                while reads.load(Ordering::Relaxed) < READS && Instant::now() < deadline {
+                    n += 1;
                     let mut s = NetStats::default();
                     s.device.rx_packets = n;
                     s.device.tx_packets = n;
@@ -191,21 +200,24 @@ mod tests {
                     s.tcp.challenge_acks = n;
                     board.publish(0, 1, &s, &SocketStates::default());
                 }
+                n
             })
         };
-        let mut reads = 0;
+        let mut distinct = std::collections::HashSet::new();
         while !writer.is_finished() {
             for snap in board.read() {
                 let rx = value(&snap, "rx_packets");
                 assert_eq!(value(&snap, "tx_packets"), rx, "torn: {snap:?}");
                 assert_eq!(value(&snap, "accepted"), rx, "torn: {snap:?}");
                 assert_eq!(value(&snap, "tcp_challenge_acks"), rx, "torn: {snap:?}");
-                reads += 1;
+                distinct.insert(rx);
+                reads.fetch_add(1, Ordering::Relaxed);
             }
         }
-        writer.join().expect("writer");
-        assert!(reads > 0, "the reader never got a snapshot");
-        assert_eq!(value(&board.read()[0], "rx_packets"), 200_000);
+        let written = writer.join().expect("writer");
+        assert!(reads.load(Ordering::Relaxed) >= READS, "the reader got only {reads:?} snapshots in 20 s");
+        assert!(distinct.len() > 1, "the reader saw one value only: it never read during the writes");
+        assert_eq!(value(&board.read()[0], "rx_packets"), written);
     }
 
     #[test]
