@@ -285,8 +285,9 @@ fn a_backlog_larger_than_the_free_mbufs_is_received_without_new_traffic() {
     // so that they wait in the kernel as they would behind a busy core),
     // then silence, used to come back 24 at a time, one burst per retry of
     // some client. Now every frame is read from the kernel at once; the
-    // socket queues may hold only their share of this pool (a quarter of
-    // the 24), so what a burst brings beyond it is dropped and counted.
+    // echo socket, alone, may hold at most half of this pool's 24 free
+    // mbufs (twice the share), so what a burst brings beyond it is dropped
+    // and counted.
     let ns = Netns::new();
     let dir = TempDir::new();
     let app = App::start_with_config(&ns, ECHO, &tight_pool_config(&dir), &[]);

@@ -102,8 +102,9 @@ pub struct PortConfig {
     pub mtu: u16,
     /// Accept frames for any destination MAC.
     pub promiscuous: bool,
-    /// Override the port's MAC address (`"02:00:00:00:00:01"`). A wire keeps
-    /// this one itself (net_ring takes none); without it, `02:7a:63:00:00:<port id>`.
+    /// Override the port's MAC address (`"02:00:00:00:00:01"`; unicast). A wire keeps
+    /// this one itself (net_ring takes none); without it,
+    /// `02:7a:63:00:` and the port id in two bytes.
     pub mac: Option<String>,
     /// Use checksum offloads where the device offers them.
     pub checksum_offload: bool,
@@ -391,7 +392,13 @@ impl Config {
                 ));
             }
             if let Some(mac) = &p.mac {
-                parse_mac(mac).map_err(|e| ConfigError::new(field("mac"), e))?;
+                let bytes = parse_mac(mac).map_err(|e| ConfigError::new(field("mac"), e))?;
+                if bytes[0] & 1 == 1 {
+                    return Err(ConfigError::new(
+                        field("mac"),
+                        format!("{mac} is a multicast or broadcast address; a port needs a unicast one"),
+                    ));
+                }
             }
             if p.wire_spread != WireSpread::Pairs || !p.wire_sides.is_empty() {
                 if !p.wire {
@@ -542,6 +549,7 @@ mod tests {
             ("[eal]\nlcores = \"3-1\"", "eal.lcores"),
             ("[[ports]]\nname = \"p\"\nrx_desc = 1000", "ports[0].rx_desc"),
             ("[[ports]]\nname = \"p\"\nmac = \"zz\"", "ports[0].mac"),
+            ("[[ports]]\nname = \"p\"\nmac = \"01:00:5e:00:00:01\"", "ports[0].mac"),
             ("[net]\nip = \"198.18.0.1\"", "net.ip"),
             ("[runtime]\nburst = 0", "runtime.burst"),
             ("[mempool]\nmbufs = 3", "mempool.mbufs"),

@@ -42,11 +42,11 @@ const MAX_TX_RINGS: usize = 16;
 
 /// The MAC address of wire port `port_id` when the configuration names
 /// none: locally administered and unicast (`02:…`), the port id in the last
-/// byte. net_ring itself has no address (it reports all zeros) and takes
-/// none, so the stack keeps this one for it.
+/// two bytes. net_ring itself has no address (it reports all zeros) and
+/// takes none, so the stack keeps this one for it.
 pub(crate) fn default_mac(port_id: u16) -> [u8; 6] {
     let [hi, lo] = port_id.to_be_bytes();
-    [0x02, 0x7a, 0x63, hi, 0x00, lo]
+    [0x02, 0x7a, 0x63, 0x00, hi, lo]
 }
 
 /// The rte_rings of an in-memory wire and how its queues are cabled.

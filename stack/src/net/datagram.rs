@@ -48,7 +48,7 @@ pub struct DatagramStats {
     /// Dropped: the socket's queue was full.
     pub queue_full: u64,
     /// Dropped: the core's socket queues together held their share of the
-    /// pool and this socket its fair part of it
+    /// pool and this socket its fair part
     /// ([`NetStats::queued_mbufs_share`](super::NetStats::queued_mbufs_share)).
     pub core_share_full: u64,
     /// Datagrams sent from `Packet`s (no copy).

@@ -11,14 +11,26 @@
 //! - while the queues together hold fewer than `S` mbufs, any socket may
 //!   queue (up to its own limit);
 //! - from `S` on, only a socket holding fewer than its fair part, `S / N`
-//!   of `N` queues, may, up to that part: a socket that is read keeps
-//!   receiving while others stay unread;
+//!   of `N` queues (at least one frame), may, up to that part: the parts
+//!   add up to `S`, so a socket that is read keeps receiving while others
+//!   stay unread; a socket alone, with nobody to keep room for, may use the
+//!   whole cap;
 //! - at `2 S`, none may: the queues never hold more.
 //!
 //! Frames refused are dropped and counted, like those to a full socket
 //! queue. (The fair parts of queues bound later can add up to more than
-//! `S` when earlier queues already hold more than theirs; the `2 S` cap is
-//! what bounds the total.)
+//! `S` when earlier queues already hold more than theirs, and with more
+//! queues than `S` one frame each does; the `2 S` cap is what bounds the
+//! total.)
+//!
+//! The count is of the frames a core's sockets hold, whichever pool their
+//! mbufs came from, against a share of the core's own pool. A NIC's or
+//! tap's receive queue fills from the core's own pool, and a wire in
+//! `pairs` mode from its one peer's pool of the same size, so there the
+//! bound is on the pool it protects. Frames steered in from other cores,
+//! or sent over a spreading wire, come from the sending core's pool: there
+//! each receiving core may hold up to `2 S` of it, so several cores that
+//! never read could together hold more of one sender's pool.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -53,7 +65,9 @@ impl HeldMbufs {
     #[inline]
     fn admits(&self, len: usize) -> bool {
         let held = self.held.get();
-        held < self.share || (held < 2 * self.share && len < self.share / self.queues.get().max(1))
+        let (cap, queues) = (2 * self.share, self.queues.get());
+        let part = if queues <= 1 { cap } else { (self.share / queues).max(1) };
+        held < self.share || (held < cap && len < part)
     }
 }
 
@@ -146,7 +160,7 @@ mod tests {
             MbufQueue::new(100, share.clone()),
             MbufQueue::new(100, share.clone()),
         );
-        assert_eq!(fill(&mut a, 0), 12, "one queue alone takes the whole share");
+        assert_eq!(fill(&mut a, 0), 12, "the first queue takes the share S");
         assert_eq!(a.push(0), Err((0, QueueRefused::CoreShareFull)));
         // Fair part: 12 / 3 queues = 4.
         assert_eq!(fill(&mut b, 0), 4);
@@ -160,6 +174,19 @@ mod tests {
         assert_eq!(c.pop(), Some(0));
         assert_eq!(a.push(0), Err((0, QueueRefused::CoreShareFull)));
         assert_eq!(c.push(0), Ok(()));
+    }
+
+    #[test]
+    fn with_more_queues_than_the_cap_each_still_takes_one() {
+        let share = HeldMbufs::new(2);
+        let mut queues: Vec<MbufQueue<u8>> = (0..10).map(|_| MbufQueue::new(512, share.clone())).collect();
+        assert_eq!(fill(&mut queues[0], 0), 2);
+        // 2 S / 10 queues rounds down to 0: the fair part is one frame.
+        assert_eq!(fill(&mut queues[1], 0), 1);
+        assert_eq!(fill(&mut queues[2], 0), 1);
+        assert_eq!(queues[3].push(0), Err((0, QueueRefused::CoreShareFull)), "the cap");
+        assert_eq!(queues[1].pop(), Some(0));
+        assert_eq!(queues[3].push(0), Ok(()), "a read queue's room goes to a queue under its part");
     }
 
     #[test]
@@ -184,13 +211,13 @@ mod tests {
     #[test]
     fn a_dropped_queue_returns_its_whole_share() {
         let share = HeldMbufs::new(4);
-        let mut a = MbufQueue::new(8, share.clone());
-        assert_eq!(fill(&mut a, 0), 4);
-        let mut b = MbufQueue::new(8, share.clone());
-        assert_eq!(fill(&mut b, 0), 2, "fair part 4 / 2");
+        let mut a = MbufQueue::new(16, share.clone());
+        assert_eq!(fill(&mut a, 0), 8, "alone, a queue may use the whole cap 2 S");
+        let mut b = MbufQueue::new(16, share.clone());
+        assert_eq!(b.push(0), Err((0, QueueRefused::CoreShareFull)), "the cap is reached");
         drop(a);
-        assert_eq!(share.held(), 2);
-        assert_eq!(fill(&mut b, 0), 2, "alone again: the share is open up to 4");
+        assert_eq!(share.held(), 0);
+        assert_eq!(fill(&mut b, 0), 8, "alone again: the whole cap");
         while b.pop().is_some() {}
         assert_eq!(share.held(), 0);
     }
@@ -199,7 +226,7 @@ mod tests {
     fn the_share_is_at_least_one() {
         let share = HeldMbufs::new(0);
         let mut a = MbufQueue::new(8, share.clone());
-        assert_eq!((a.push(1), a.push(2)), (Ok(()), Err((2, QueueRefused::CoreShareFull))));
+        assert_eq!((a.push(1), a.push(2), a.push(3)), (Ok(()), Ok(()), Err((3, QueueRefused::CoreShareFull))));
         assert_eq!(share.share(), 1);
     }
 }

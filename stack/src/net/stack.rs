@@ -179,7 +179,8 @@ impl NetCore {
         };
         // A quarter of what the pool has free once the port's receive ring
         // is filled (the queues hold at most twice that): sockets nobody
-        // reads can never starve the core's own work.
+        // reads cannot starve the core's own receiving (held_mbufs.rs says
+        // where the pool of a queued mbuf is another core's).
         let held = HeldMbufs::new(device.pool().available() / 4);
         Ok(Rc::new(NetCore {
             inner: RefCell::new(Inner {

@@ -22,9 +22,12 @@ pub struct NetStats {
     /// The share of the pool this core's UDP and raw socket queues hold
     /// freely, `S`: a quarter of the pool's free mbufs when the core
     /// started. Past `S`, only a socket holding fewer than `S` over the
-    /// number of such sockets may queue more, and at `2 S` none may (half
-    /// the free pool: the rest stays for receiving, TCP and sending); what
-    /// is refused is dropped and counted in `datagrams.core_share_full`.
+    /// number of such sockets (at least one frame; a socket alone, `2 S`)
+    /// may queue more, and at
+    /// `2 S` none may (half the free pool: the rest stays for receiving,
+    /// TCP and sending); what is refused is dropped and counted, in
+    /// `datagrams.core_share_full` for UDP and `RawSocket::dropped` for raw
+    /// sockets.
     pub queued_mbufs_share: usize,
     /// Connections reset or closed before `accept()` took them; their
     /// places in the backlog were freed.

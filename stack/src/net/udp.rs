@@ -192,7 +192,8 @@ impl Inner {
 /// socket. So that sockets nobody reads cannot hold the pool the rest of
 /// the core receives and sends with, all of a core's UDP and raw sockets
 /// together hold at most half of what the pool had free at start, and past
-/// a quarter each only its fair part of that quarter
+/// a quarter each only its fair part of that quarter (a socket alone, all
+/// of the half)
 /// ([`NetStats::queued_mbufs_share`](super::NetStats::queued_mbufs_share));
 /// datagrams beyond either bound are dropped and counted
 /// (`DatagramStats::queue_full`, `DatagramStats::core_share_full`), as a
