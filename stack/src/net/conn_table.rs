@@ -93,6 +93,17 @@ pub(crate) struct Conn {
     /// for cache hints only: never read through, and stale once the slot
     /// drops its set (see [`ConnTable::prefetch`]).
     socket_at: usize,
+    /// Where the socket's next in-order byte will land in its receive
+    /// ring, as of the last segment fed to it (see
+    /// [`ConnTable::note_rx_write_at`]); for cache hints only, like
+    /// `socket_at`.
+    rx_write_at: usize,
+    /// The front of the socket's transmit ring, for cache hints only.
+    tx_front: usize,
+    /// Where the application's next write to the transmit ring will land,
+    /// if known (0 if not): the ring's front when it was empty after the
+    /// last segment (smoltcp starts an empty ring over at its front).
+    tx_write_at: usize,
 }
 
 impl Conn {
@@ -122,6 +133,9 @@ impl Conn {
             window_sent: 0,
             peer_tsval: None,
             socket_at: 0,
+            rx_write_at: 0,
+            tx_front: 0,
+            tx_write_at: 0,
         }
     }
 }
@@ -225,8 +239,10 @@ impl ConnTable {
                     self.conns.push(Conn::empty());
                     self.conns.len() - 1
                 });
+                let tx_ring = vec![0u8; tx];
+                let tx_front = tx_ring.as_ptr() as usize;
                 let mut socket =
-                    tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; rx]), tcp::SocketBuffer::new(vec![0u8; tx]));
+                    tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; rx]), tcp::SocketBuffer::new(tx_ring));
                 // Timestamps (RFC 7323): PAWS at the peer lets a tuple in
                 // TIME-WAIT be reused safely (see `time_wait`).
                 socket.set_tsval_generator(Some(super::clock::tsval));
@@ -234,6 +250,9 @@ impl ConnTable {
                 c.set = SocketSet::new(Vec::with_capacity(1));
                 let handle = c.set.add(socket);
                 c.socket_at = c.set.get::<tcp::Socket>(handle) as *const tcp::Socket as usize;
+                c.rx_write_at = 0;
+                c.tx_front = tx_front;
+                c.tx_write_at = 0;
                 c.handle = Some(handle);
                 c.buffers = (rx, tx);
                 id
@@ -328,6 +347,63 @@ impl ConnTable {
         let c = &self.conns[id];
         prefetch(c as *const Conn as *const u8, std::mem::size_of::<Conn>().div_ceil(LINE));
         prefetch(c.socket_at as *const u8, SOCKET_PREFETCH_LINES);
+    }
+
+    /// Hints the CPU to fetch what a segment for the connection and the
+    /// answer to it touch: its entry, its socket, the receive-ring lines
+    /// where the segment's payload will be written and the transmit-ring
+    /// lines an answer would be written to. The rings matter most: smoltcp
+    /// writes received bytes after the last ones read and does not start
+    /// over at the ring's front when the application has emptied it, so a
+    /// request/response connection writes each request to the next lines
+    /// of its ring, and with thousands of connections those lines are
+    /// never in cache.
+    #[inline]
+    pub(crate) fn prefetch_for_segment(&self, id: ConnId) {
+        self.prefetch(id);
+        let c = &self.conns[id];
+        prefetch(c.rx_write_at as *const u8, 2);
+        if c.tx_write_at != 0 {
+            prefetch(c.tx_write_at as *const u8, 2);
+        }
+    }
+
+    /// Remembers where the connection's next in-order byte will be written
+    /// in its receive ring (read position plus queued bytes: reads do not
+    /// move it, only received data does), and whether the application's
+    /// next write will go to the transmit ring's front (it is empty), for
+    /// [`prefetch_for_segment`](Self::prefetch_for_segment). Call after
+    /// smoltcp has taken a segment. When the receive position wraps to the
+    /// ring's front the address is one past the ring's end until the next
+    /// segment: a wasted fill, never a read.
+    #[inline]
+    pub(crate) fn note_ring_positions(&mut self, id: ConnId) {
+        if !self.worth_prefetching() {
+            return;
+        }
+        let c = &mut self.conns[id];
+        let Some(handle) = c.handle else { return };
+        let s = c.set.get_mut::<tcp::Socket>(handle);
+        let queued = s.recv_queue();
+        if let Ok(read_at) = s.peek(0).map(|d| d.as_ptr() as usize) {
+            c.rx_write_at = read_at.wrapping_add(queued);
+        }
+        c.tx_write_at = if s.send_queue() == 0 { c.tx_front } else { 0 };
+    }
+
+    /// Hints the CPU to fetch the tasks that wait on the connection (their
+    /// wakers' headers), ahead of the wake-up that a segment being fed to
+    /// the socket may cause: with thousands of tasks, each waiter's header
+    /// is otherwise one more cache miss per segment. Call it once the
+    /// entry itself is in cache (it reads the wakers' addresses).
+    #[inline]
+    pub(crate) fn prefetch_waiters(&self, id: ConnId) {
+        if !self.worth_prefetching() {
+            return;
+        }
+        let c = &self.conns[id];
+        c.readers.prefetch_first();
+        c.writers.prefetch_first();
     }
 
     /// Queues the connection for the next egress pass.

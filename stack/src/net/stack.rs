@@ -418,7 +418,7 @@ impl Inner {
         let frame = Frame::classify(p.data());
         if let Frame::Ipv4 { ip, l4: L4::Tcp(t) } = frame {
             if let Some(id) = self.conns.lookup(&FourTuple::inbound(&ip, t.src_port, t.dst_port)) {
-                self.conns.prefetch(id);
+                self.conns.prefetch_for_segment(id);
             }
         }
         self.classified_ahead.set(Some((p.data().as_ptr() as usize, frame)));
@@ -541,6 +541,7 @@ impl Inner {
             mac
         });
         if let Some(id) = self.conns.lookup(&tuple) {
+            self.conns.prefetch_waiters(id);
             let state = self.conns.socket(id).state();
             let synchronized = !matches!(state, State::Listen | State::SynSent | State::SynReceived | State::Closed);
             if t.rst && state != State::SynSent {
@@ -591,6 +592,9 @@ impl Inner {
         let fin_seen = self.conns.get(id).fin_seen;
         let _ = self.iface.poll_ingress_single(now, &mut self.device, self.conns.set_mut(id));
         let grown = self.conns.socket(id).recv_queue().saturating_sub(queued);
+        if grown > 0 {
+            self.conns.note_ring_positions(id);
+        }
         self.settle(id);
         let c = self.conns.get_mut(id);
         if c.role == Role::Free {

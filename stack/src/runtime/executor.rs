@@ -19,12 +19,23 @@ use std::time::Instant;
 
 use super::task::{panic_message, Header, JoinError, JoinHandle, JoinSink, JoinState, Shared, Slab, SlabKey};
 use super::timer::Timers;
+use crate::prefetch::{prefetch, LINE};
 
 /// Capacity of the cross-thread wake queue of [`Executor::new`].
 const DEFAULT_REMOTE_QUEUE_CAPACITY: usize = 4096;
 
 /// How many tasks [`Executor::block_on`] polls between two polls of its own future.
 const BLOCK_ON_BUDGET: usize = 128;
+
+/// Below this many tasks their entries and futures stay in cache, and
+/// fetching them ahead in `run_ready` would only cost.
+const PREFETCH_MIN_TASKS: usize = 512;
+
+/// How far ahead in the run queue `run_ready` fetches a task's slab slot,
+/// and (reading that slot, fetched earlier) the first lines of its future.
+const PREFETCH_SLOT_AHEAD: usize = 8;
+const PREFETCH_FUTURE_AHEAD: usize = 4;
+const PREFETCH_FUTURE_LINES: usize = 4;
 
 thread_local! {
     /// The executor [`Executor::enter`] made current on this thread.
@@ -416,6 +427,7 @@ impl Inner {
         // Only what is queued now runs in this call: a task that is woken
         // while it runs waits for the next call.
         let queued = self.run_queue.borrow().len();
+        let prefetching = self.tasks.borrow().len() >= PREFETCH_MIN_TASKS;
         let mut polled = 0;
         for _ in 0..queued {
             if polled >= budget {
@@ -424,11 +436,30 @@ impl Inner {
             let Some(key) = self.run_queue.borrow_mut().pop_front() else {
                 break;
             };
+            if prefetching {
+                self.prefetch_ahead();
+            }
             if self.run_task(key) {
                 polled += 1;
             }
         }
         polled
+    }
+
+    /// Hints the CPU to fetch the tasks a few places ahead in the run
+    /// queue: with thousands of tasks, a woken task's slot and future are
+    /// cold when its turn comes, one miss after another if fetched on use.
+    fn prefetch_ahead(&self) {
+        let queue = self.run_queue.borrow();
+        let tasks = self.tasks.borrow();
+        if let Some(&key) = queue.get(PREFETCH_SLOT_AHEAD) {
+            prefetch(tasks.slot_addr(key), 1);
+        }
+        if let Some(future) = queue.get(PREFETCH_FUTURE_AHEAD).and_then(|&k| tasks.get(k)?.future.as_ref()) {
+            let future: &dyn Future<Output = ()> = future.as_ref().get_ref();
+            let lines = std::mem::size_of_val(future).div_ceil(LINE).min(PREFETCH_FUTURE_LINES);
+            prefetch(future as *const dyn Future<Output = ()> as *const u8, lines);
+        }
     }
 
     /// Moves remote wake-ups into the local run queue.

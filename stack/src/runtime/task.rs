@@ -79,6 +79,12 @@ impl<T> Slab<T> {
             .and_then(|slot| slot.value.as_ref())
     }
 
+    /// Where `key`'s slot is, for cache hints only (never read through: it
+    /// may be past the end, or a slot reused since).
+    pub(super) fn slot_addr(&self, key: SlabKey) -> *const u8 {
+        self.slots.as_ptr().wrapping_add(key.index as usize) as *const u8
+    }
+
     pub(super) fn get_mut(&mut self, key: SlabKey) -> Option<&mut T> {
         self.slots
             .get_mut(key.index as usize)
