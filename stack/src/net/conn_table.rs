@@ -358,13 +358,26 @@ impl ConnTable {
     /// request/response connection writes each request to the next lines
     /// of its ring, and with thousands of connections those lines are
     /// never in cache.
+    /// Also the tasks that wait on the connection (their wakers' headers),
+    /// ahead of the wake-up the segment may cause. It reads the entry: call
+    /// it once [`prefetch_entry`](Self::prefetch_entry) has brought it in.
     #[inline]
     pub(crate) fn prefetch_for_segment(&self, id: ConnId) {
-        self.prefetch(id);
-        let c = &self.conns[id];
+        let Some(c) = self.conns.get(id) else { return };
+        prefetch(c.socket_at as *const u8, SOCKET_PREFETCH_LINES);
         prefetch(c.rx_write_at as *const u8, 2);
         if c.tx_write_at != 0 {
             prefetch(c.tx_write_at as *const u8, 2);
+        }
+        c.readers.prefetch_first();
+        c.writers.prefetch_first();
+    }
+
+    /// Hints the CPU to fetch the connection's entry, without reading it.
+    #[inline]
+    pub(crate) fn prefetch_entry(&self, id: ConnId) {
+        if let Some(c) = self.conns.get(id) {
+            prefetch(c as *const Conn as *const u8, std::mem::size_of::<Conn>().div_ceil(LINE));
         }
     }
 
@@ -389,21 +402,6 @@ impl ConnTable {
             c.rx_write_at = read_at.wrapping_add(queued);
         }
         c.tx_write_at = if s.send_queue() == 0 { c.tx_front } else { 0 };
-    }
-
-    /// Hints the CPU to fetch the tasks that wait on the connection (their
-    /// wakers' headers), ahead of the wake-up that a segment being fed to
-    /// the socket may cause: with thousands of tasks, each waiter's header
-    /// is otherwise one more cache miss per segment. Call it once the
-    /// entry itself is in cache (it reads the wakers' addresses).
-    #[inline]
-    pub(crate) fn prefetch_waiters(&self, id: ConnId) {
-        if !self.worth_prefetching() {
-            return;
-        }
-        let c = &self.conns[id];
-        c.readers.prefetch_first();
-        c.writers.prefetch_first();
     }
 
     /// Queues the connection for the next egress pass.

@@ -107,6 +107,11 @@ pub(crate) struct Inner {
     /// frame of the batch shares): the router takes it from here instead
     /// of classifying that frame again.
     classified_ahead: Cell<Option<(usize, Frame)>>,
+    /// The frame two places behind the head, classified and looked up by
+    /// `prefetch_next_conn` one frame earlier (keyed like
+    /// `classified_ahead`), whose connection's entry is on its way into
+    /// cache: when that frame is next, its entry is read without waiting.
+    looked_up_ahead: Cell<Option<(usize, Frame, Option<ConnId>)>>,
 }
 
 /// One core's stack, shared by that core's sockets through `Rc`.
@@ -206,6 +211,7 @@ impl NetCore {
                 ip,
                 ip_ident: seed as u16,
                 classified_ahead: Cell::new(None),
+                looked_up_ahead: Cell::new(None),
             }),
             scratch: RefCell::new(Vec::new()),
             deferred: RefCell::new(Vec::new()),
@@ -405,23 +411,49 @@ impl Inner {
         self.settle(id);
     }
 
-    /// Hints the CPU to fetch the connection of the frame after the head
-    /// (its bytes were prefetched while earlier frames were routed), so
-    /// that its lookup does not wait on memory when its turn comes. The
-    /// classification it makes for that is kept for the router.
+    /// Hints the CPU to fetch what the frames behind the head will touch,
+    /// in two stages so that neither waits on memory: the frame two places
+    /// behind is classified and its connection looked up, and only that
+    /// connection's entry is fetched; the frame right behind the head
+    /// (looked up one call earlier, its entry fetched since) has its
+    /// entry read for the addresses of its socket, rings and waiting
+    /// tasks, which are fetched. The classifications are kept for the
+    /// router. (The frames' own bytes were prefetched further ahead.)
     #[inline]
     fn prefetch_next_conn(&self) {
         if !self.conns.worth_prefetching() {
             return;
         }
         let Some(p) = self.device.peek_rx_ahead(1) else { return };
-        let frame = Frame::classify(p.data());
-        if let Frame::Ipv4 { ip, l4: L4::Tcp(t) } = frame {
-            if let Some(id) = self.conns.lookup(&FourTuple::inbound(&ip, t.src_port, t.dst_port)) {
-                self.conns.prefetch_for_segment(id);
+        let at = p.data().as_ptr() as usize;
+        let (frame, id) = match self.looked_up_ahead.take() {
+            Some((was_at, frame, id)) if was_at == at => (frame, id),
+            _ => {
+                let frame = Frame::classify(p.data());
+                (frame, self.tcp_conn_of(&frame))
             }
+        };
+        if let Some(id) = id {
+            self.conns.prefetch_for_segment(id);
         }
-        self.classified_ahead.set(Some((p.data().as_ptr() as usize, frame)));
+        self.classified_ahead.set(Some((at, frame)));
+        if let Some(p) = self.device.peek_rx_ahead(2) {
+            let frame = Frame::classify(p.data());
+            let id = self.tcp_conn_of(&frame);
+            if let Some(id) = id {
+                self.conns.prefetch_entry(id);
+            }
+            self.looked_up_ahead.set(Some((p.data().as_ptr() as usize, frame, id)));
+        }
+    }
+
+    /// The connection a classified TCP segment is for, if it has one.
+    #[inline]
+    fn tcp_conn_of(&self, frame: &Frame) -> Option<ConnId> {
+        match frame {
+            Frame::Ipv4 { ip, l4: L4::Tcp(t) } => self.conns.lookup(&FourTuple::inbound(ip, t.src_port, t.dst_port)),
+            _ => None,
+        }
     }
 
     /// The head frame's classification: the one `prefetch_next_conn` made
@@ -441,6 +473,7 @@ impl Inner {
         // A classification kept from an earlier call may name bytes that
         // have since been freed and reused.
         self.classified_ahead.set(None);
+        self.looked_up_ahead.set(None);
         while let Some(packet) = self.device.peek_rx() {
             let ahead = self.classified_ahead.take();
             self.device.prefetch_rx();
@@ -541,7 +574,6 @@ impl Inner {
             mac
         });
         if let Some(id) = self.conns.lookup(&tuple) {
-            self.conns.prefetch_waiters(id);
             let state = self.conns.socket(id).state();
             let synchronized = !matches!(state, State::Listen | State::SynSent | State::SynReceived | State::Closed);
             if t.rst && state != State::SynSent {
