@@ -593,6 +593,7 @@ impl ConnTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smoltcp::iface::Interface;
     use std::net::Ipv4Addr;
 
     fn tuple(port: u16) -> FourTuple {
@@ -681,6 +682,125 @@ mod tests {
         t.set_seen(d, State::Established);
         assert_eq!(t.state_counts(), StateCounts { handshaking: 1, established: 1, closing: 0 });
         assert_eq!(t.state_counts(), t.walked_state_counts());
+    }
+
+    /// A wire for the sockets of one table on one smoltcp interface: each
+    /// frame waits until the test hands it to the set of the socket it is
+    /// for, as zcnet's demux does.
+    #[derive(Default)]
+    struct Pipe {
+        frames: VecDeque<Vec<u8>>,
+    }
+
+    struct PipeRx(Vec<u8>);
+    struct PipeTx<'a>(&'a mut VecDeque<Vec<u8>>);
+
+    impl smoltcp::phy::RxToken for PipeRx {
+        fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+            f(&self.0)
+        }
+    }
+
+    impl smoltcp::phy::TxToken for PipeTx<'_> {
+        fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+            let mut frame = vec![0; len];
+            let r = f(&mut frame);
+            self.0.push_back(frame);
+            r
+        }
+    }
+
+    impl smoltcp::phy::Device for Pipe {
+        type RxToken<'a> = PipeRx;
+        type TxToken<'a> = PipeTx<'a>;
+
+        fn receive(&mut self, _: Instant) -> Option<(PipeRx, PipeTx<'_>)> {
+            let frame = self.frames.pop_front()?;
+            Some((PipeRx(frame), PipeTx(&mut self.frames)))
+        }
+
+        fn transmit(&mut self, _: Instant) -> Option<PipeTx<'_>> {
+            Some(PipeTx(&mut self.frames))
+        }
+
+        fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+            let mut caps = smoltcp::phy::DeviceCapabilities::default();
+            caps.medium = smoltcp::phy::Medium::Ethernet;
+            caps.max_transmission_unit = 1514;
+            caps
+        }
+    }
+
+    /// Moves frames between `client` and `server` (listening on port 80)
+    /// until none is left, noting the server's ring positions after each
+    /// segment it takes, as the stack's ingress path does.
+    fn pump(iface: &mut Interface, pipe: &mut Pipe, t: &mut ConnTable, (client, server): (ConnId, ConnId)) {
+        let now = Instant::from_secs(1);
+        for _ in 0..100 {
+            let _ = iface.poll_egress(now, pipe, t.set_mut(client));
+            let _ = iface.poll_egress(now, pipe, t.set_mut(server));
+            if pipe.frames.is_empty() {
+                return;
+            }
+            while let Some(f) = pipe.frames.front() {
+                // IPv4 (no options) carrying TCP to port 80; ARP goes to either set.
+                let to_server = f.len() >= 38 && f[12..14] == [0x08, 0x00] && f[36..38] == 80u16.to_be_bytes();
+                let id = if to_server { server } else { client };
+                let _ = iface.poll_ingress_single(now, pipe, t.set_mut(id));
+                if to_server {
+                    t.note_ring_positions(id);
+                }
+            }
+        }
+        panic!("the sockets kept sending");
+    }
+
+    #[test]
+    fn noted_ring_positions_are_where_the_next_bytes_land() {
+        use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+        let mut t = ConnTable::new();
+        // Enough connections for the table to take notes at all.
+        for _ in 0..PREFETCH_MIN_CONNS {
+            t.alloc(1024, 1024);
+        }
+        let (client, server) = (t.alloc(1024, 1024), t.alloc(1024, 1024));
+        let mut pipe = Pipe::default();
+        let config = smoltcp::iface::Config::new(HardwareAddress::Ethernet(EthernetAddress([2, 0, 0, 0, 0, 2])));
+        let mut iface = Interface::new(config, &mut pipe, Instant::from_secs(1));
+        iface.update_ip_addrs(|a| a.push(IpCidr::new(IpAddress::v4(198, 18, 0, 2), 24)).unwrap());
+        for id in [client, server] {
+            // Every segment goes out at once: the test's clock stands still.
+            t.socket_mut(id).set_ack_delay(None);
+            t.socket_mut(id).set_nagle_enabled(false);
+        }
+        t.socket_mut(server).listen(80).unwrap();
+        t.socket_mut(client).connect(iface.context(), (IpAddress::v4(198, 18, 0, 2), 80), 50_000).unwrap();
+        pump(&mut iface, &mut pipe, &mut t, (client, server));
+        assert_eq!(t.socket(server).state(), State::Established);
+
+        // Requests, each read and echoed before the next, and one left
+        // unread: the next one lands right behind the last, never at the
+        // ring's front. Each acknowledges the echo before it, so the
+        // server's send ring is empty and its next write goes to the
+        // ring's front, where the note says.
+        let tx_front = t.get(server).tx_front;
+        assert_ne!(tx_front, 0);
+        for (len, read) in [(100, true), (64, true), (200, false), (30, true)] {
+            let expected = t.get(server).rx_write_at;
+            let queued = t.socket(server).recv_queue();
+            assert_eq!(t.socket_mut(client).send_slice(&vec![7; len]), Ok(len));
+            pump(&mut iface, &mut pipe, &mut t, (client, server));
+            assert_eq!(t.socket(server).recv_queue(), queued + len);
+            let landed = t.socket_mut(server).peek(queued + len).unwrap().as_ptr() as usize + queued;
+            assert_eq!(landed, expected, "{len} bytes landed elsewhere than noted");
+            assert_eq!(t.get(server).tx_write_at, tx_front, "the send ring was empty after {len} bytes");
+            if read {
+                let s = t.socket_mut(server);
+                s.recv(|d| (d.len(), ())).unwrap();
+                let at = s.send(|space| (len, space.as_ptr() as usize)).unwrap();
+                assert_eq!(at, tx_front, "an echo of {len} bytes was written elsewhere than noted");
+            }
+        }
     }
 
     #[test]
