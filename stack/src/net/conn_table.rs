@@ -23,8 +23,8 @@ use smoltcp::time::{Duration, Instant};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// How many cache lines of a socket [`ConnTable::prefetch`] fetches (on
-/// ingress and egress): smoltcp's `tcp::Socket` is 440 bytes in 0.14 and
+/// How many cache lines of a socket the prefetches fetch (on ingress and
+/// egress): smoltcp's `tcp::Socket` is 440 bytes in 0.14 and
 /// need not start on a line; 14 was measured no worse than 8.
 const SOCKET_PREFETCH_LINES: usize = 14;
 
@@ -95,7 +95,7 @@ pub(crate) struct Conn {
     socket_at: usize,
     /// Where the socket's next in-order byte will land in its receive
     /// ring, as of the last segment fed to it (see
-    /// [`ConnTable::note_rx_write_at`]); for cache hints only, like
+    /// [`ConnTable::note_ring_positions`]; 0 before one); for cache hints only, like
     /// `socket_at`.
     rx_write_at: usize,
     /// The front of the socket's transmit ring, for cache hints only.
@@ -341,7 +341,7 @@ impl ConnTable {
     }
 
     /// Hints the CPU to fetch the connection's entry here and the first
-    /// lines of its socket, ahead of a segment for it or its egress turn.
+    /// lines of its socket, ahead of its egress turn.
     #[inline]
     pub(crate) fn prefetch(&self, id: ConnId) {
         let c = &self.conns[id];
@@ -365,7 +365,9 @@ impl ConnTable {
     pub(crate) fn prefetch_for_segment(&self, id: ConnId) {
         let Some(c) = self.conns.get(id) else { return };
         prefetch(c.socket_at as *const u8, SOCKET_PREFETCH_LINES);
-        prefetch(c.rx_write_at as *const u8, 2);
+        if c.rx_write_at != 0 {
+            prefetch(c.rx_write_at as *const u8, 2);
+        }
         if c.tx_write_at != 0 {
             prefetch(c.tx_write_at as *const u8, 2);
         }
@@ -386,9 +388,9 @@ impl ConnTable {
     /// move it, only received data does), and whether the application's
     /// next write will go to the transmit ring's front (it is empty), for
     /// [`prefetch_for_segment`](Self::prefetch_for_segment). Call after
-    /// smoltcp has taken a segment. When the receive position wraps to the
-    /// ring's front the address is one past the ring's end until the next
-    /// segment: a wasted fill, never a read.
+    /// smoltcp has taken a segment. While the queued bytes wrap around the
+    /// ring's end the address lies past the end (by the bytes written at
+    /// the front): a wasted fill, never a read.
     #[inline]
     pub(crate) fn note_ring_positions(&mut self, id: ConnId) {
         if !self.worth_prefetching() {
