@@ -344,23 +344,21 @@ impl ConnTable {
     /// lines of its socket, ahead of its egress turn.
     #[inline]
     pub(crate) fn prefetch(&self, id: ConnId) {
-        let c = &self.conns[id];
-        prefetch(c as *const Conn as *const u8, std::mem::size_of::<Conn>().div_ceil(LINE));
-        prefetch(c.socket_at as *const u8, SOCKET_PREFETCH_LINES);
+        self.prefetch_entry(id);
+        prefetch(self.conns[id].socket_at as *const u8, SOCKET_PREFETCH_LINES);
     }
 
     /// Hints the CPU to fetch what a segment for the connection and the
-    /// answer to it touch: its entry, its socket, the receive-ring lines
-    /// where the segment's payload will be written and the transmit-ring
-    /// lines an answer would be written to. The rings matter most: smoltcp
-    /// writes received bytes after the last ones read and does not start
-    /// over at the ring's front when the application has emptied it, so a
-    /// request/response connection writes each request to the next lines
-    /// of its ring, and with thousands of connections those lines are
-    /// never in cache.
-    /// Also the tasks that wait on the connection (their wakers' headers),
-    /// ahead of the wake-up the segment may cause. It reads the entry: call
-    /// it once [`prefetch_entry`](Self::prefetch_entry) has brought it in.
+    /// answer to it touch: its socket, the receive-ring lines where the
+    /// segment's payload will be written, the transmit-ring lines an answer
+    /// would be written to, and the first waiting reader's and writer's
+    /// task headers (the wake-up the segment may cause). The rings matter
+    /// most: smoltcp writes received bytes after the last ones read and
+    /// does not start over at the ring's front when the application has
+    /// emptied it, so a request/response connection writes each request to
+    /// the next lines of its ring, and with thousands of connections those
+    /// lines are never in cache. It reads the entry: call it once
+    /// [`prefetch_entry`](Self::prefetch_entry) has brought it in.
     #[inline]
     pub(crate) fn prefetch_for_segment(&self, id: ConnId) {
         let Some(c) = self.conns.get(id) else { return };
